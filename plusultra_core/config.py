@@ -1,0 +1,108 @@
+"""Typed configuration from YAML: dataclasses built with ``Cls(**params)`` so unknown keys fail.
+
+`load_config(Cls, source)` accepts a path or a mapping. Nested dataclass fields are built
+recursively. Every error names the offending key and the file (or ``<mapping>``) it came from.
+YAML files may name a ``base:`` file (relative to themselves) whose keys they override, so small
+override files state only what differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+from plusultra_core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, resolving an optional ``base:`` chain (child keys win, deep-merged)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at top level, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is not None:
+        base_data = read_yaml(path.parent / base)
+        data = deep_merge(base_data, data)
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated by ``override``; nested mappings merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(cls: type[T], source: str | Path | Mapping[str, Any], *,
+                section: str | None = None) -> T:
+    """Build dataclass ``cls`` from a YAML path or a mapping; unknown keys raise `ConfigError`.
+
+    ``section`` picks one top-level key of the file (e.g. ``"model"``).
+    """
+    if isinstance(source, Mapping):
+        data, where = dict(source), "<mapping>"
+    else:
+        data, where = read_yaml(source), str(source)
+    if section is not None:
+        if section not in data:
+            raise ConfigError(f"{where}: missing section '{section}'")
+        data = data[section]
+        where = f"{where} [{section}]"
+    return from_dict(cls, data, where)
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "<mapping>") -> T:
+    """Build a (possibly nested) dataclass from a mapping, failing loudly on unknown keys."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)} for {cls.__name__}; "
+            f"known keys: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints.get(key)
+        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+            value = from_dict(hint, value, f"{where}.{key}")
+        elif isinstance(value, list) and typing.get_origin(hint) is tuple:
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: invalid {cls.__name__}: {exc}") from exc
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Dataclass to plain JSON-able dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
+
+
+def config_hash(obj: Any) -> str:
+    """Stable short hash of a dataclass or mapping, for lineage."""
+    payload = to_dict(obj) if dataclasses.is_dataclass(obj) else obj
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

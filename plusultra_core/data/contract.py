@@ -1,0 +1,174 @@
+"""The SQLite market-data contract: the one place that spells table names, columns and DDL.
+
+Tables
+------
+``assets``      one row per instrument or market-wide series (``symbol`` is the key).
+``series``      daily (or intraday) OHLCV candles of tradable instruments, key (symbol, timestamp).
+``indicators``  long-format values keyed by (timestamp, symbol, name): per-symbol indicators the
+                user computed elsewhere, *and* market-wide external series (see below).
+``trades``      executed trades (fills), key ``trade_id``.
+``benchmarks``  benchmark closes (e.g. S&P 500), key (timestamp, benchmark).
+``predictions`` written only by the optional, explicit inference export.
+
+Market-wide external series (VIX, oil, CPI, Fama-French factors) fit the contract as assets with
+``asset_class`` in ``MARKET_WIDE_CLASSES`` and ``tradable = 0``; their observations are rows of
+``indicators`` with ``symbol`` = the series id and ``name`` = the field (``close``, ``value``,
+``mkt_rf`` ...). ``timestamp`` is the *observation* date and ``assets.publication_lag_days`` says
+how many calendar days later the value became public; loaders join them as-of
+``timestamp + publication_lag_days`` so a monthly CPI print is never seen before its release.
+
+Timestamps are ISO-8601 text, ``YYYY-MM-DD`` for daily bars (``YYYY-MM-DD HH:MM:SS`` allowed),
+naive UTC. Prices are positive finite reals in the instrument's currency; volume is >= 0.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS = "assets"
+SERIES = "series"
+INDICATORS = "indicators"
+TRADES = "trades"
+BENCHMARKS = "benchmarks"
+PREDICTIONS = "predictions"
+
+MARKET_WIDE_CLASSES = ("macro", "factor", "volatility", "commodity_index")
+ASSET_CLASSES = ("equity", "index", "etf", "future", "fx", "crypto", "bond") + MARKET_WIDE_CLASSES
+OHLC = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sqltype: str  # TEXT | REAL | INTEGER
+    nullable: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    description: str
+    required: bool = True  # must exist in every market database
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def ddl(self) -> str:
+        """CREATE TABLE statement (IF NOT EXISTS) with NOT NULL and PRIMARY KEY constraints."""
+        cols = [f"{c.name} {c.sqltype}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
+        cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        body = ",\n  ".join(cols)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {body}\n)"
+
+
+TABLES: dict[str, TableSpec] = {
+    ASSETS: TableSpec(ASSETS, (
+        Column("symbol", "TEXT", False, "Instrument or series identifier (primary key)."),
+        Column("name", "TEXT", False, "Human-readable name."),
+        Column("asset_class", "TEXT", False, f"One of {', '.join(ASSET_CLASSES)}."),
+        Column("sector", "TEXT", True, "Sector or group, used for sharding and cross-sectional features."),
+        Column("currency", "TEXT", False, "ISO currency of prices."),
+        Column("exchange", "TEXT", True, "Listing venue or data source."),
+        Column("tradable", "INTEGER", False, "1 if the pipeline may hold a position in it, 0 for market-wide series."),
+        Column("publication_lag_days", "INTEGER", False, "Calendar days between an observation's timestamp and its publication."),
+    ), ("symbol",), "Instruments and market-wide series."),
+    SERIES: TableSpec(SERIES, (
+        Column("symbol", "TEXT", False, "Instrument (must exist in assets)."),
+        Column("timestamp", "TEXT", False, "Bar date/time, ISO-8601, naive UTC."),
+        Column("open", "REAL", False, "Opening price (> 0)."),
+        Column("high", "REAL", False, "High price (>= open, close, low)."),
+        Column("low", "REAL", False, "Low price (<= open, close, high; > 0)."),
+        Column("close", "REAL", False, "Closing price (> 0)."),
+        Column("volume", "REAL", False, "Traded volume (>= 0)."),
+    ), ("symbol", "timestamp"), "OHLCV candles of tradable instruments."),
+    INDICATORS: TableSpec(INDICATORS, (
+        Column("timestamp", "TEXT", False, "Observation date/time, ISO-8601."),
+        Column("symbol", "TEXT", False, "Instrument or market-wide series (must exist in assets)."),
+        Column("name", "TEXT", False, "Indicator / field name."),
+        Column("value", "REAL", False, "Observed value (finite)."),
+    ), ("timestamp", "symbol", "name"), "Long-format indicators and external market-wide series."),
+    TRADES: TableSpec(TRADES, (
+        Column("trade_id", "INTEGER", False, "Unique fill id."),
+        Column("timestamp", "TEXT", False, "Execution time, ISO-8601."),
+        Column("symbol", "TEXT", False, "Instrument (must exist in assets)."),
+        Column("side", "TEXT", False, "'buy' or 'sell'."),
+        Column("quantity", "REAL", False, "Filled quantity (> 0)."),
+        Column("price", "REAL", False, "Fill price (> 0)."),
+        Column("fee", "REAL", False, "Fees paid (>= 0)."),
+        Column("strategy", "TEXT", True, "Strategy or account tag."),
+    ), ("trade_id",), "Executed trades.", required=False),
+    BENCHMARKS: TableSpec(BENCHMARKS, (
+        Column("timestamp", "TEXT", False, "Bar date, ISO-8601."),
+        Column("benchmark", "TEXT", False, "Benchmark name, e.g. SP500."),
+        Column("close", "REAL", False, "Benchmark level (> 0)."),
+    ), ("timestamp", "benchmark"), "Benchmark levels for comparison.", required=False),
+    PREDICTIONS: TableSpec(PREDICTIONS, (
+        Column("timestamp", "TEXT", False, "Decision date (the bar the prediction was made after)."),
+        Column("symbol", "TEXT", False, "Instrument."),
+        Column("checkpoint_id", "TEXT", False, "Checkpoint that produced the row."),
+        Column("p_sell", "REAL", False, "Probability of the sell action (first horizon step)."),
+        Column("p_hold", "REAL", False, "Probability of the hold action."),
+        Column("p_buy", "REAL", False, "Probability of the buy action."),
+        Column("position", "REAL", False, "Proposed position in [-1, 1]."),
+        Column("expected_return", "REAL", False, "Predicted next-period return."),
+        Column("predicted_volatility", "REAL", True, "Predicted volatility of the next-period return."),
+        Column("created_at", "TEXT", False, "When the row was written, ISO-8601 UTC."),
+    ), ("timestamp", "symbol", "checkpoint_id"), "Inference export (written only when enabled).",
+        required=False),
+}
+
+CONTRACT_TABLES = (ASSETS, SERIES, INDICATORS, TRADES, BENCHMARKS)
+
+INDEXES = (
+    f"CREATE INDEX IF NOT EXISTS idx_{INDICATORS}_symbol ON {INDICATORS} (symbol, timestamp)",
+    f"CREATE INDEX IF NOT EXISTS idx_{TRADES}_symbol ON {TRADES} (symbol, timestamp)",
+)
+
+
+def create_schema(conn: sqlite3.Connection, *, include_predictions: bool = False) -> None:
+    """Create every contract table (and indexes) in ``conn`` if missing."""
+    names = CONTRACT_TABLES + ((PREDICTIONS,) if include_predictions else ())
+    for name in names:
+        conn.execute(TABLES[name].ddl())
+    for stmt in INDEXES:
+        conn.execute(stmt)
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """Open an existing SQLite file read-only (the pipeline never writes the user's database).
+
+    Raises `ContractError` naming the path when it does not exist or is not a SQLite database.
+    """
+    from plusultra_core.errors import ContractError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ContractError(f"market database not found: {path}")
+    with open(path, "rb") as fh:
+        magic = fh.read(16)
+    if magic != b"SQLite format 3\x00":
+        raise ContractError(f"{path}: not a SQLite database (bad file header)")
+    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+
+
+def missing_tables_and_columns(conn: sqlite3.Connection) -> list[str]:
+    """Human-readable list of contract violations in the database's structure (empty if fine)."""
+    problems = []
+    existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
+    for name in CONTRACT_TABLES:
+        spec = TABLES[name]
+        if name not in existing:
+            if spec.required:
+                problems.append(f"table '{name}' is missing")
+            continue
+        cols = {r[1] for r in conn.execute(f"PRAGMA table_info({name})")}
+        for col in spec.column_names:
+            if col not in cols:
+                problems.append(f"table '{name}': column '{col}' is missing")
+    return problems

@@ -1,0 +1,1 @@
+"""Backbones, one per file, selected by ``model.architecture`` through `registry.build_backbone`."""
