@@ -15,6 +15,7 @@ from plusultra_core.errors import PlusUltraError
 
 COMMAND_MODULES = (
     "plusultra_pipeline.cli.data_commands",
+    "plusultra_pipeline.cli.validate_command",
     "plusultra_pipeline.cli.train_commands",
     "plusultra_pipeline.cli.infer_commands",
     "plusultra_pipeline.cli.run_commands",
