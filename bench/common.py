@@ -1,0 +1,71 @@
+"""Shared benchmark plumbing: isolated measurement (wall time + peak RSS) and result rows.
+
+Each measurement runs in a forked child so its peak resident memory is its own, not the
+high-water mark of everything measured before it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class Measurement:
+    seconds: float
+    peak_rss_mb: float  # peak resident set size of the child above its size at start
+    value: Any = None   # what the function returned (small: counts, rates)
+
+
+@dataclass
+class BenchResult:
+    stage: str
+    metric: str
+    ours: float
+    baseline: float | None
+    baseline_name: str | None
+    unit: str
+    goal: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times better ours is (for 'seconds' lower is better, else higher)."""
+        if self.baseline is None or not self.ours:
+            return None
+        return self.baseline / self.ours if self.unit in ("s", "seconds", "MB") else self.ours / self.baseline
+
+
+def _child(fn: Callable, args: tuple, kwargs: dict, queue) -> None:
+    start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    value = fn(*args, **kwargs)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put(Measurement(seconds, (peak - start_rss) / 1024.0, value))
+
+
+def measure(fn: Callable, *args, **kwargs) -> Measurement:
+    """Run ``fn(*args, **kwargs)`` in a forked child; return its wall time, peak RSS and value."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, kwargs, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"benchmark child for {getattr(fn, '__name__', fn)} exited {proc.exitcode}")
+    return result
+
+
+def format_results(results: list[BenchResult]) -> str:
+    """Markdown table of results with ratios."""
+    lines = ["| stage | metric | ours | baseline | ratio | goal |", "|---|---|---|---|---|---|"]
+    for r in results:
+        base = f"{r.baseline:.4g} {r.unit} ({r.baseline_name})" if r.baseline is not None else "-"
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+        lines.append(f"| {r.stage} | {r.metric} | {r.ours:.4g} {r.unit} | {base} | {ratio} | {r.goal} |")
+    return "\n".join(lines)
