@@ -1,0 +1,157 @@
+"""Features group: the causal feature panel and the float32 window tensors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    Nothing,
+    asset,
+)
+
+from plusultra_core.data.periods import PERIODS
+from plusultra_core.history import PartitionRef, from_store_frame, split_partitions, to_store_frame
+from plusultra_pipeline.constants import FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_pipeline.metadata import date_range, table
+from plusultra_pipeline.partitions import lookback_mapping, split_key
+from plusultra_pipeline.resources import MarketDatabase, PartitionStore
+from plusultra_pipeline.settings import PipelineSettings
+
+NAN_CHECK = "feature_nan_ratio"
+FINITE_CHECK = "window_values_finite"
+BARS_PER_MONTH = 21  # trading days, to turn a feature lookback (rows) into history periods
+
+
+def feature_pipeline(settings: PipelineSettings):
+    from plusultra_core.features import FeaturePipeline
+
+    sel = settings.features
+    return FeaturePipeline(names=list(sel.names) if sel.names else None,
+                           tags=list(sel.tags) if sel.tags else None, strict=sel.strict)
+
+
+def lookback_periods(settings: PipelineSettings) -> int:
+    """How many previous periods a partition's features need (e.g. 1 year for a 252-day window)."""
+    rows_per_period = PERIODS[settings.history.period][2] * BARS_PER_MONTH
+    return max(1, math.ceil(feature_pipeline(settings).max_lookback / rows_per_period))
+
+
+def _refs(context: AssetExecutionContext) -> list[PartitionRef]:
+    return [PartitionRef(*split_key(k)) for k in context.partition_keys]
+
+
+def _read(store, asset_name: str, refs) -> pd.DataFrame:
+    """All partitions ``refs`` of ``asset_name`` in one DuckDB query, (timestamp, symbol) index."""
+    return from_store_frame(store.read(asset_name, [r.as_store_key() for r in refs]))
+
+
+def nan_ratios_after_warmup(features: pd.DataFrame) -> pd.Series:
+    """Share of non-finite values per feature, not counting each symbol's leading warm-up rows."""
+    values = features.to_numpy(dtype=np.float64)
+    finite = pd.DataFrame(np.isfinite(values), index=features.index, columns=features.columns)
+    started = finite.groupby(level="symbol").cummax()  # True from a symbol's first finite value on
+    counted = started.sum()
+    missing = (started & ~finite).sum()
+    return (missing / counted.where(counted > 0)).fillna(0.0)
+
+
+def build_feature_assets(settings: PipelineSettings, partitions_def):
+    period = settings.history.period
+    lookback = lookback_periods(settings)
+
+    @asset(
+        name=FEATURE_PANEL,
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={VALIDATED_BARS: AssetIn(partition_mapping=lookback_mapping(lookback), dagster_type=Nothing)},
+        group_name=FEATURES_GROUP,
+        code_version="1",
+        kinds={"numpy", "parquet"},
+        check_specs=[AssetCheckSpec(NAN_CHECK, asset=FEATURE_PANEL,
+                                    description="Share of NaN/inf per feature after each symbol's warm-up "
+                                                f"stays below features.max_nan_ratio ({settings.features.max_nan_ratio}).")],
+    )
+    def feature_panel(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
+        """Causal features (FeatureRegistry) per symbol × period, computed with the previous periods as lookback."""
+        refs = _refs(context)
+        upstream = [PartitionRef(*split_key(k)) for k in context.asset_partition_keys_for_input(VALIDATED_BARS)]
+        store_ = store.store()
+        bars = _read(store_, VALIDATED_BARS, upstream)
+        pipeline = feature_pipeline(settings)
+        features = pipeline.transform_panel(bars)
+        shard_of = market_db.shard_map()
+        parts = split_partitions(features, shard_of, period, keep=set(refs))
+        for ref in refs:
+            frame = parts.get(ref, features.iloc[:0])
+            store_.write(FEATURE_PANEL, ref.as_store_key(), to_store_frame(frame),
+                         metadata={"features": pipeline.feature_names, "rows": len(frame)})
+        own = pd.concat(list(parts.values())) if parts else features.iloc[:0]
+        ratios = nan_ratios_after_warmup(own) if len(own) else pd.Series(dtype=float)
+        worst = ratios[ratios > settings.features.max_nan_ratio]
+        yield MaterializeResult(metadata={
+            "rows": len(own),
+            "partitions": len(refs),
+            "lookback_partitions_read": len(upstream),
+            "date_range": date_range(own),
+            "features": len(pipeline.feature_names),
+            "skipped_features": MetadataValue.json([{"feature": n, "missing": m} for n, m in pipeline.skipped]),
+            "feature_table": MetadataValue.md(pipeline.describe()),
+            "store_path": MetadataValue.path(f"{store_.root}/{FEATURE_PANEL}"),
+        })
+        yield AssetCheckResult(check_name=NAN_CHECK, passed=worst.empty, severity=AssetCheckSeverity.WARN,
+                               metadata={"max_ratio": float(ratios.max()) if len(ratios) else 0.0,
+                                         "nan_ratios": table(ratios.rename("nan_ratio").rename_axis("feature").reset_index())})
+
+    @asset(
+        name=WINDOW_TENSORS,
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={FEATURE_PANEL: AssetIn(dagster_type=Nothing)},
+        group_name=FEATURES_GROUP,
+        code_version="1",
+        kinds={"numpy", "parquet"},
+        check_specs=[AssetCheckSpec(FINITE_CHECK, asset=WINDOW_TENSORS, blocking=True,
+                                    description="Every stored float32 value is finite (non-finite inputs are zeroed and their rows marked invalid).")],
+    )
+    def window_tensors(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
+        """Float32 feature rows + 1-day returns + validity mask per symbol × period, ready for zero-copy windowing."""
+        from plusultra_core.windows import build_window_frame
+
+        refs = _refs(context)
+        store_ = store.store()
+        features = _read(store_, FEATURE_PANEL, refs)
+        names = [c for c in features.columns]
+        frame = build_window_frame(features, names)
+        indexed = frame.set_index(["timestamp", "symbol"])
+        parts = split_partitions(indexed, market_db.shard_map(), period, keep=set(refs))
+        for ref in refs:
+            part = parts.get(ref, indexed.iloc[:0])
+            store_.write(WINDOW_TENSORS, ref.as_store_key(), part.reset_index(),
+                         metadata={"features": names, "rows": len(part)})
+        values = frame[names].to_numpy(dtype=np.float32) if len(frame) else np.zeros((0, len(names)), np.float32)
+        finite = bool(np.isfinite(values).all())
+        valid_ratio = float(frame["valid"].mean()) if len(frame) else 0.0
+        yield MaterializeResult(metadata={
+            "rows": len(frame),
+            "partitions": len(refs),
+            "features": len(names),
+            "valid_ratio": valid_ratio,
+            "array_bytes": int(values.nbytes),
+            "date_range": date_range(indexed),
+            "store_path": MetadataValue.path(f"{store_.root}/{WINDOW_TENSORS}"),
+        })
+        yield AssetCheckResult(check_name=FINITE_CHECK, passed=finite,
+                               metadata={"valid_ratio": valid_ratio, "rows": len(frame)})
+
+    return feature_panel, window_tensors
+

@@ -1,0 +1,19 @@
+"""Names used across the Dagster code: asset groups, partition dimensions, resource keys."""
+
+INGEST_GROUP = "ingest"
+FEATURES_GROUP = "features"
+TRAINING_GROUP = "training"
+EVALUATION_GROUP = "evaluation"
+INFERENCE_GROUP = "inference"
+
+SYMBOL_DIM = "symbol"     # a symbol, or a shard of symbols for large universes
+PERIOD_DIM = "period"     # a year / quarter / month of history
+SYMBOLS_PARTITIONS = "symbols"  # name of the dynamic partitions set filled from `assets`
+
+MARKET_DB = "market_db"
+STORE = "store"
+
+# asset names double as store folders
+VALIDATED_BARS = "validated_bars"
+FEATURE_PANEL = "feature_panel"
+WINDOW_TENSORS = "window_tensors"

@@ -1,0 +1,91 @@
+"""Which history partitions a change in the SQLite file affects, and the few runs that redo them.
+
+The store records, beside every `validated_bars` partition, the fingerprint of the source rows it
+was built from. Comparing those with the database's current fingerprints (one grouped query)
+gives the stale partitions; the lookback mapping adds the next period of each for the feature
+assets. The result is grouped into as few single runs as possible: one per period range ×
+contiguous block of shards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plusultra_core.history import PartitionRef, shard_fingerprints
+from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One single run: ``assets`` over the box of periods × shards (inclusive ranges)."""
+
+    assets: tuple[str, ...]
+    period_range: tuple[str, str]
+    shard_range: tuple[str, str]
+
+    @property
+    def range_tags(self) -> dict[str, str]:
+        """Dagster tags that make a run cover the multi-partition range (period|symbol keys)."""
+        return {"dagster/asset_partition_range_start": f"{self.period_range[0]}|{self.shard_range[0]}",
+                "dagster/asset_partition_range_end": f"{self.period_range[1]}|{self.shard_range[1]}"}
+
+
+def stale_partitions(dataset, shard_of: dict[str, str], store, period: str) -> list[PartitionRef]:
+    """Partitions whose source rows differ from what `validated_bars` last stored (or never stored)."""
+    current = shard_fingerprints(dataset.partition_fingerprints(period), shard_of, period)
+    stale = []
+    for ref, fingerprint in current.items():
+        meta = store.read_metadata(VALIDATED_BARS, ref.as_store_key()) or {}
+        if meta.get("fingerprint") != fingerprint:
+            stale.append(ref)
+    return sorted(stale, key=lambda r: (r.period, r.shard))
+
+
+def plan_runs(stale: list[PartitionRef], shard_order: list[str], period_order: list[str],
+              lookback_periods: int = 1) -> list[RunPlan]:
+    """Runs that rebuild ``stale`` partitions and every feature partition whose lookback reads them."""
+    if not stale:
+        return []
+    stale_set = set(stale)
+    features = set(stale_set)
+    pos = {p: i for i, p in enumerate(period_order)}
+    for ref in stale:
+        i = pos[ref.period]
+        for k in range(1, lookback_periods + 1):
+            if i + k < len(period_order):
+                features.add(PartitionRef(ref.shard, period_order[i + k]))
+    plans = []
+    for assets, refs in (((VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS), stale_set),
+                         ((FEATURE_PANEL, WINDOW_TENSORS), features - stale_set)):
+        plans.extend(_boxes(assets, refs, shard_order, period_order))
+    return plans
+
+
+def _boxes(assets, refs, shard_order, period_order) -> list[RunPlan]:
+    """Cover ``refs`` with boxes: contiguous shard blocks per period, merged across adjacent periods."""
+    shard_pos = {s: i for i, s in enumerate(shard_order)}
+    by_period: dict[str, list[int]] = {}
+    for ref in refs:
+        by_period.setdefault(ref.period, []).append(shard_pos[ref.shard])
+    blocks_by_period = {}
+    for per, positions in by_period.items():
+        positions = sorted(positions)
+        blocks, start = [], positions[0]
+        for prev, cur in zip(positions, positions[1:] + [None]):
+            if cur is None or cur != prev + 1:
+                blocks.append((start, prev))
+                start = cur
+        blocks_by_period[per] = tuple(blocks)
+    plans, open_boxes = [], {}
+    for per in period_order:  # merge identical blocks of consecutive periods
+        blocks = blocks_by_period.get(per, ())
+        for block in list(open_boxes):
+            if block not in blocks:
+                first, last = open_boxes.pop(block)
+                plans.append(RunPlan(assets, (first, last), (shard_order[block[0]], shard_order[block[1]])))
+        for block in blocks:
+            first, _ = open_boxes.get(block, (per, per))
+            open_boxes[block] = (first, per)
+    for block, (first, last) in open_boxes.items():
+        plans.append(RunPlan(assets, (first, last), (shard_order[block[0]], shard_order[block[1]])))
+    return plans

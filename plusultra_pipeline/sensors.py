@@ -1,0 +1,65 @@
+"""Sensors: keep the `symbols` partitions in step with `assets`; react to new candles.
+
+Both default to stopped, as Dagster users expect: turn them on in the UI (or `dagster sensor start`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from dagster import (
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
+from plusultra_pipeline.incremental import plan_runs, stale_partitions
+from plusultra_pipeline.partitions import period_partitions, symbols_partitions
+from plusultra_pipeline.resources import MarketDatabase, PartitionStore
+from plusultra_pipeline.settings import PipelineSettings
+
+
+def build_sensors(settings: PipelineSettings, history_job, lookback_periods: int):
+    periods_def = period_partitions(settings.history)
+
+    @sensor(name="symbols_sensor", minimum_interval_seconds=300,
+            default_status=DefaultSensorStatus.STOPPED,
+            description="Adds a `symbols` partition for every shard of tradable symbols in `assets`.")
+    def symbols_sensor(context: SensorEvaluationContext, market_db: MarketDatabase):
+        wanted = sorted(set(market_db.shard_map().values()))
+        existing = set(context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
+        new = [k for k in wanted if k not in existing]
+        if not new:
+            return SkipReason(f"all {len(wanted)} symbol partitions already exist")
+        return SensorResult(dynamic_partitions_requests=[symbols_partitions.build_add_request(new)])
+
+    @sensor(name="market_db_sensor", job=history_job, minimum_interval_seconds=300,
+            default_status=DefaultSensorStatus.STOPPED,
+            description="Notices changed or new candles in the SQLite file and requests single runs "
+                        "over exactly the affected history partitions.")
+    def market_db_sensor(context: SensorEvaluationContext, market_db: MarketDatabase, store: PartitionStore):
+        dataset = market_db.dataset()
+        shard_of = market_db.shard_map(dataset)
+        shard_order = list(context.instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
+        missing = sorted(set(shard_of.values()) - set(shard_order))
+        if missing:
+            return SkipReason(f"symbol partitions not registered yet: {missing[:5]} (run symbols_sensor)")
+        period_order = periods_def.get_partition_keys()
+        known = set(period_order)
+        stale = [r for r in stale_partitions(dataset, shard_of, store.store(), settings.history.period)
+                 if r.period in known]
+        plans = plan_runs(stale, shard_order, period_order, lookback_periods)
+        if not plans:
+            return SkipReason("no history partition changed")
+        # The same change requested twice is deduplicated by its run key.
+        change = hashlib.sha256("|".join(f"{r.shard}/{r.period}" for r in stale).encode()).hexdigest()[:12]
+        return [RunRequest(run_key=f"{change}:{p.period_range}:{p.shard_range}:{','.join(p.assets)}",
+                           asset_selection=[AssetKey(a) for a in p.assets], tags=p.range_tags)
+                for p in plans]
+
+    return [symbols_sensor, market_db_sensor]
