@@ -1,0 +1,104 @@
+"""Atomic creation of contract SQLite files (used by the demo and synthetic database builders).
+
+A database is built in a temporary file next to its destination (same directory, so the final
+rename never crosses a filesystem) with journaling and fsync switched off — there is nothing to
+protect while the file is private — and only a complete, committed, fsynced file is renamed into
+place. Any exception removes the temporary file, so a failed or killed build leaves either the
+previous file or nothing, never half a database.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from plusultra_core.data.contract import CONTRACT_TABLES, create_schema
+from plusultra_core.errors import PlusUltraError
+
+
+class DatabaseWriteError(PlusUltraError, ValueError):
+    """A database file cannot be written as asked (exists, missing directory, bad argument)."""
+
+
+def check_destination(path: str | Path, *, overwrite: bool) -> Path:
+    """Validate where a new database will go; return it as a `Path`.
+
+    Raises `DatabaseWriteError` naming the path when its directory does not exist, when the path is
+    a directory, or when a file is already there and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise DatabaseWriteError(f"{path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise DatabaseWriteError(f"{path}: is a directory, expected a database file path")
+    if path.exists() and not overwrite:
+        raise DatabaseWriteError(f"{path}: file already exists (pass overwrite=True / --force to replace it)")
+    return path
+
+
+def temp_path_for(path: Path) -> Path:
+    """The private temporary name a build of ``path`` uses (same directory, tagged with the pid)."""
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+
+
+@contextmanager
+def atomic_database(path: str | Path, *, overwrite: bool = False) -> Iterator[sqlite3.Connection]:
+    """Yield a connection to a fresh contract database that appears at ``path`` only on success.
+
+    The schema (every contract table and index) is created before yielding. On normal exit the
+    connection is committed, closed and fsynced, then renamed onto ``path``; with
+    ``overwrite=False`` the rename refuses to clobber a file that appeared meanwhile. On any
+    exception the temporary file is deleted and the exception propagates.
+    """
+    path = check_destination(path, overwrite=overwrite)
+    tmp = temp_path_for(path)
+    tmp.unlink(missing_ok=True)  # a leftover of a killed build by a process with our pid
+    conn = sqlite3.connect(tmp)
+    try:
+        # The temp file is private until the rename: a crash just loses it, so no journal, no fsync.
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        create_schema(conn)
+        yield conn
+        conn.commit()
+        conn.close()
+        _fsync(tmp)
+        _publish(tmp, path, overwrite=overwrite)
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    # synchronous=OFF skipped every fsync; do one now so the renamed file is complete on disk.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic and fails if the destination exists: no clobbering race
+    except FileExistsError:
+        raise DatabaseWriteError(f"{path}: file already exists (pass overwrite=True / --force to replace it)") from None
+    except OSError:
+        # Filesystems without hard links: check-then-rename (a tiny race, acceptable there).
+        if path.exists():
+            raise DatabaseWriteError(f"{path}: file already exists (pass overwrite=True / --force to replace it)") from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def table_row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Row count of every contract table in ``conn`` (table name -> rows)."""
+    return {name: conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0] for name in CONTRACT_TABLES}
