@@ -1,0 +1,140 @@
+"""Temporal hybrid backbone: patch tokens through blocks of attention + dilated convolution + FFN.
+
+The idea: attention finds long-range, content-addressed structure (regimes, similar past
+episodes), while a dilated causal convolution supplies cheap, translation-invariant local
+pattern detectors (momentum bursts, reversals) that attention learns slowly. Cycling the
+dilation across layers (``dilations[i % len]``) grows the convolutional receptive field
+geometrically with depth. Inputs are patched first (PatchTST, Nie et al., 2023) so a token is a
+local shape rather than a noisy bar and attention is ``(T / patch_stride)^2`` instead of
+``T^2``; ``token_mode="step"`` keeps one token per bar (conv embedding) for short contexts.
+Blocks are pre-norm (Xiong et al., 2020) with residuals; the conv branch follows WaveNet's
+gated dilated convolution (van den Oord et al., 2016). Horizon embeddings come from learned
+future queries cross-attending to the tokens (`HorizonDecoder`).
+
+With ``causal=True`` a token only attends to / convolves over earlier tokens, and patch tokens
+are delivered back to steps from their last bar on, so ``steps[:, t]`` depends on ``x[:, :t+1]``
+only (tested).
+
+Dimension legend: ``B`` batch, ``T`` input steps, ``F`` features, ``D`` model width
+(``d_model``), ``N`` tokens (``T`` in step mode, about ``T / patch_stride`` in patch mode),
+``H`` horizon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from plusultra_core.errors import ConfigError
+from plusultra_core.layers.attention import MultiHeadAttention
+from plusultra_core.layers.conv import DilatedTemporalConv
+from plusultra_core.layers.feedforward import ResidualFeedForward
+from plusultra_core.layers.horizon import HorizonDecoder
+from plusultra_core.layers.patch import TOKEN_MODES, PatchEmbedding
+from plusultra_core.models.base import BackboneOutput
+
+
+@dataclass
+class TemporalBackboneConfig:
+    """Knobs of `TemporalHybridBackbone` (field by field in ``configs/models/temporal_hybrid.yaml``)."""
+
+    d_model: int = 64                       # width D of every token
+    n_heads: int = 4                        # attention heads (must divide d_model)
+    n_layers: int = 3                       # TemporalBlocks (depth)
+    dilations: tuple[int, ...] = (1, 2, 4)  # layer i convolves with dilation dilations[i % len]
+    kernel_size: int = 3                    # dilated conv kernel (in tokens)
+    ff_mult: int = 4                        # FFN hidden width = ff_mult * d_model
+    dropout: float = 0.1
+    patch_len: int = 8                      # steps per patch (and conv width of step mode)
+    patch_stride: int = 4                   # steps between patch starts (<= patch_len)
+    token_mode: str = "patch"               # "patch": one token per patch; "step": one per bar
+    max_len: int = 512                      # longest context T accepted
+    causal: bool = True                     # tokens see only the past (steps[t] uses x[<= t])
+    decoder_layers: int = 1                 # blocks of the learned future-query decoder
+
+    def __post_init__(self):
+        self.dilations = tuple(self.dilations)
+        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a positive multiple of n_heads={self.n_heads}")
+        if self.n_layers < 1 or self.decoder_layers < 1:
+            raise ValueError(f"n_layers ({self.n_layers}) and decoder_layers ({self.decoder_layers}) must be >= 1")
+        if not self.dilations or any(int(d) != d or d < 1 for d in self.dilations):
+            raise ValueError(f"dilations must be a non-empty list of positive integers, got {self.dilations}")
+        if self.kernel_size < 1 or self.ff_mult < 1 or self.max_len < 1:
+            raise ValueError("kernel_size, ff_mult and max_len must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.token_mode not in TOKEN_MODES:
+            raise ValueError(f"token_mode must be one of {TOKEN_MODES}, got {self.token_mode!r}")
+        if self.patch_len < 1 or not 1 <= self.patch_stride <= self.patch_len:
+            raise ValueError(f"need 1 <= patch_stride <= patch_len, got patch_len={self.patch_len}, "
+                             f"patch_stride={self.patch_stride}")
+
+
+class TemporalBlock(nn.Module):
+    """Pre-norm ``x + Attn(LN x)``, ``x + DilatedConv(LN x)``, ``x + FFN(LN x)``: ``[B, N, D] -> [B, N, D]``."""
+
+    def __init__(self, cfg: TemporalBackboneConfig, dilation: int):
+        super().__init__()
+        self.causal = cfg.causal
+        self.norm_attn = nn.LayerNorm(cfg.d_model)
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
+        self.norm_conv = nn.LayerNorm(cfg.d_model)
+        self.conv = DilatedTemporalConv(cfg.d_model, cfg.kernel_size, dilation,
+                                        causal=cfg.causal, dropout=cfg.dropout)
+        self.ffn = ResidualFeedForward(cfg.d_model, cfg.ff_mult, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, N, D]`` -> ``[B, N, D]``."""
+        x = x + self.drop(self.attn(self.norm_attn(x), causal=self.causal))  # global, content-based
+        x = x + self.conv(self.norm_conv(x))                                  # local, dilated
+        return self.ffn(x)                                                    # per token
+
+
+class TemporalHybridBackbone(nn.Module):
+    """``x: [B, T, F] -> BackboneOutput(steps [B, T, D], horizon [B, H, D], aux_loss 0)``."""
+
+    def __init__(self, cfg: TemporalBackboneConfig, n_features: int, horizon: int):
+        super().__init__()
+        if n_features < 1 or horizon < 1:
+            raise ValueError(f"n_features ({n_features}) and horizon ({horizon}) must be >= 1")
+        self.cfg, self.n_features, self.horizon = cfg, n_features, horizon
+        D = cfg.d_model
+        self.embed = PatchEmbedding(n_features, D, cfg.patch_len, cfg.patch_stride, cfg.token_mode,
+                                    causal=cfg.causal)
+        max_tokens = self.embed.plan(cfg.max_len)[0]
+        # learned positions indexed from the *end*: token -1 is always "the newest", whatever T
+        # is, so a curriculum over context length does not shift what a position means
+        self.pos = nn.Parameter(torch.randn(max_tokens, D) * 0.02)            # [N_max, D]
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(TemporalBlock(cfg, cfg.dilations[i % len(cfg.dilations)])
+                                    for i in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(D)
+        # patch tokens mapped back to steps get their own norm (they mix token and raw-input paths)
+        self.step_norm = nn.LayerNorm(D) if cfg.token_mode == "patch" else nn.Identity()
+        self.decoder = HorizonDecoder(D, cfg.n_heads, horizon, cfg.dropout, cfg.ff_mult,
+                                      cfg.decoder_layers)
+
+    def forward(self, x: torch.Tensor) -> BackboneOutput:
+        """``x: [B, T, F]`` float32 with ``T <= max_len`` (``T`` may change between calls)."""
+        _check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
+        tokens = self.embed(x)                                    # [B, N, D]
+        tokens = self.drop(tokens + self.pos[-tokens.shape[1]:])  # [B, N, D]
+        for block in self.blocks:
+            tokens = block(tokens)
+        tokens = self.norm(tokens)                                # [B, N, D]
+        steps = self.step_norm(self.embed.to_steps(tokens, x))    # [B, T, D]
+        horizon = self.decoder(tokens)                            # [B, H, D]
+        return BackboneOutput(steps=steps, horizon=horizon, aux_loss=x.new_zeros(()))
+
+
+def _check_input(x: torch.Tensor, n_features: int, max_len: int, who: str) -> None:
+    """Raise a clear error unless ``x`` is ``[B, T, n_features]`` with ``1 <= T <= max_len``."""
+    if x.dim() != 3 or x.shape[-1] != n_features:
+        raise ValueError(f"{who} expects x of shape [B, T, {n_features}], got {tuple(x.shape)}")
+    if not 1 <= x.shape[1] <= max_len:
+        raise ConfigError(f"{who}: context length T={x.shape[1]} is outside [1, max_len={max_len}]; "
+                          f"raise max_len in the model config")

@@ -1,0 +1,1 @@
+"""Backbone and shared-layer tests."""
