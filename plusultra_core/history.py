@@ -65,8 +65,10 @@ def to_store_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def from_store_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Inverse of `to_store_frame`; drops hive partition columns; sorted (timestamp, symbol)."""
     frame = frame.drop(columns=[c for c in STORE_DIMS if c in frame.columns])
-    if frame.empty:
-        return frame.set_index(["timestamp", "symbol"])
+    if "timestamp" not in frame.columns:  # nothing stored yet
+        index = pd.MultiIndex.from_arrays([pd.DatetimeIndex([]), pd.Index([], dtype=object)],
+                                          names=["timestamp", "symbol"])
+        return pd.DataFrame(index=index)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     return frame.set_index(["timestamp", "symbol"]).sort_index()
 

@@ -42,8 +42,13 @@ def stale_partitions(dataset, shard_of: dict[str, str], store, period: str) -> l
 
 
 def plan_runs(stale: list[PartitionRef], shard_order: list[str], period_order: list[str],
-              lookback_periods: int = 1) -> list[RunPlan]:
-    """Runs that rebuild ``stale`` partitions and every feature partition whose lookback reads them."""
+              lookback_periods: int = 1, materialized: set[PartitionRef] | None = None) -> list[RunPlan]:
+    """Runs that rebuild ``stale`` partitions and every feature partition whose lookback reads them.
+
+    Following periods are only added when they were ``materialized`` before (``None``: assume
+    all were), so a first full build does not create empty partitions past each symbol's data.
+    Plans are ordered by their first period, so running them in order respects the lookback.
+    """
     if not stale:
         return []
     stale_set = set(stale)
@@ -53,16 +58,20 @@ def plan_runs(stale: list[PartitionRef], shard_order: list[str], period_order: l
         i = pos[ref.period]
         for k in range(1, lookback_periods + 1):
             if i + k < len(period_order):
-                features.add(PartitionRef(ref.shard, period_order[i + k]))
+                nxt = PartitionRef(ref.shard, period_order[i + k])
+                if materialized is None or nxt in materialized:
+                    features.add(nxt)
     plans = []
     for assets, refs in (((VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS), stale_set),
                          ((FEATURE_PANEL, WINDOW_TENSORS), features - stale_set)):
         plans.extend(_boxes(assets, refs, shard_order, period_order))
-    return plans
+    return sorted(plans, key=lambda p: (pos[p.period_range[0]], -len(p.assets)))
 
 
 def _boxes(assets, refs, shard_order, period_order) -> list[RunPlan]:
     """Cover ``refs`` with boxes: contiguous shard blocks per period, merged across adjacent periods."""
+    if not refs:
+        return []
     shard_pos = {s: i for i, s in enumerate(shard_order)}
     by_period: dict[str, list[int]] = {}
     for ref in refs:
@@ -89,3 +98,8 @@ def _boxes(assets, refs, shard_order, period_order) -> list[RunPlan]:
     for block, (first, last) in open_boxes.items():
         plans.append(RunPlan(assets, (first, last), (shard_order[block[0]], shard_order[block[1]])))
     return plans
+
+
+def materialized_refs(store, asset: str = FEATURE_PANEL) -> set[PartitionRef]:
+    """Partitions of ``asset`` present in the store."""
+    return {PartitionRef(p["shard"], p["period"]) for p in store.list_partitions(asset)}

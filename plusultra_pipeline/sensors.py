@@ -3,7 +3,6 @@
 Both default to stopped, as Dagster users expect: turn them on in the UI (or `dagster sensor start`).
 """
 
-from __future__ import annotations
 
 import hashlib
 
@@ -18,7 +17,7 @@ from dagster import (
 )
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
-from plusultra_pipeline.incremental import plan_runs, stale_partitions
+from plusultra_pipeline.incremental import materialized_refs, plan_runs, stale_partitions
 from plusultra_pipeline.partitions import period_partitions, symbols_partitions
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
@@ -51,9 +50,11 @@ def build_sensors(settings: PipelineSettings, history_job, lookback_periods: int
             return SkipReason(f"symbol partitions not registered yet: {missing[:5]} (run symbols_sensor)")
         period_order = periods_def.get_partition_keys()
         known = set(period_order)
-        stale = [r for r in stale_partitions(dataset, shard_of, store.store(), settings.history.period)
+        store_ = store.store()
+        stale = [r for r in stale_partitions(dataset, shard_of, store_, settings.history.period)
                  if r.period in known]
-        plans = plan_runs(stale, shard_order, period_order, lookback_periods)
+        plans = plan_runs(stale, shard_order, period_order, lookback_periods,
+                          materialized=materialized_refs(store_))
         if not plans:
             return SkipReason("no history partition changed")
         # The same change requested twice is deduplicated by its run key.

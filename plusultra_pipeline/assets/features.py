@@ -1,6 +1,5 @@
 """Features group: the causal feature panel and the float32 window tensors."""
 
-from __future__ import annotations
 
 import math
 
@@ -51,8 +50,12 @@ def _refs(context: AssetExecutionContext) -> list[PartitionRef]:
 
 
 def _read(store, asset_name: str, refs) -> pd.DataFrame:
-    """All partitions ``refs`` of ``asset_name`` in one DuckDB query, (timestamp, symbol) index."""
-    return from_store_frame(store.read(asset_name, [r.as_store_key() for r in refs]))
+    """Stored partitions among ``refs`` of ``asset_name`` in one DuckDB query, (timestamp, symbol) index.
+
+    Lookback partitions before a symbol's first period do not exist; they are simply absent.
+    """
+    keys = [r.as_store_key() for r in refs if store.exists(asset_name, r.as_store_key())]
+    return from_store_frame(store.read(asset_name, keys))
 
 
 def nan_ratios_after_warmup(features: pd.DataFrame) -> pd.Series:

@@ -1,6 +1,5 @@
 """Ingest group: the SQLite file as an observable source, and the validated extract."""
 
-from __future__ import annotations
 
 import hashlib
 
