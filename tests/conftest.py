@@ -1,0 +1,48 @@
+"""Shared fixtures: real market databases built once per test session, and a copy helper.
+
+``demo_db_path``        the real-data demo database (arch + pmdarima, ~0.5 s to build).
+``small_synth_db_path`` a synthetic database, 6 symbols x 600 business days, seed 7.
+``copy_db``             ``copy_db(path) -> Path``: a private copy in the test's ``tmp_path`` for
+                        tests that mutate a database (the session files must stay pristine).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+SMALL_SYNTH = {"n_symbols": 6, "n_days": 600, "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def demo_db_path(tmp_path_factory) -> Path:
+    from plusultra_core.data.demo_db import build_demo_database
+
+    path = tmp_path_factory.mktemp("demo_db") / "demo.sqlite"
+    build_demo_database(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_synth_db_path(tmp_path_factory) -> Path:
+    from plusultra_core.data.synth_db import build_synthetic_database
+
+    path = tmp_path_factory.mktemp("synth_db") / "synth.sqlite"
+    build_synthetic_database(path, **SMALL_SYNTH)
+    return path
+
+
+@pytest.fixture
+def copy_db(tmp_path):
+    """Return a function copying a database into this test's tmp dir (writable, unique name)."""
+    counter = iter(range(1_000_000))
+
+    def _copy(path) -> Path:
+        path = Path(path)
+        target = tmp_path / f"{path.stem}-copy{next(counter)}{path.suffix}"
+        shutil.copyfile(path, target)
+        return target
+
+    return _copy
