@@ -1,0 +1,383 @@
+"""Pandera schemas: one ``DataFrameModel`` per contract table and per pipeline stage.
+
+These models are *the* definition of what valid data is. Every check has a stable name
+(``greater_than(0)``, ``finite``, ``high_ge_open_close`` ...) and every field a ``description=``
+taken from `contract.TABLES`, so the same words show up in error messages, the CLI report and
+the Dagster UI.
+
+Two engines run the same checks (see `validation` for why):
+
+* pandera itself, on a pandas frame (``Model.validate(df, lazy=True)``) — small tables, stage
+  frames, notebooks, and the benchmark baseline;
+* DuckDB, over the big tables (``series``, ``indicators``) while they are extracted: each check
+  listed here has a *SQL twin* in `SQL_TWINS`, a predicate that is true on a violating row. The
+  twins sit next to the checks they mirror, a test asserts that every check of a big-table schema
+  has one, and parity tests assert that both engines flag the same (column, check) pairs.
+
+Row-level dataframe checks are vectorised (``element_wise=False``): they see whole columns as
+numpy arrays, never one row at a time.
+
+Columns of the raw tables keep their SQLite types (timestamps are ISO-8601 text); stage schemas
+describe the frames the pipeline passes on (panel indexed by ``(timestamp, symbol)``, features,
+window frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Index, Series
+
+from plusultra_core.data import contract
+from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, SERIES, TABLES, TRADES
+
+
+def _desc(table: str, column: str) -> str:
+    """The contract's description of ``table.column`` (one source of truth for the UI)."""
+    for col in TABLES[table].columns:
+        if col.name == column:
+            return col.description
+    raise KeyError(f"{table}.{column} is not in the contract")
+
+
+def _field(table: str, column: str, **kwargs) -> pa.Field:
+    spec = next(c for c in TABLES[table].columns if c.name == column)
+    kwargs.setdefault("nullable", spec.nullable)
+    return pa.Field(description=_desc(table, column), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorised check functions shared by several models. They accept a frame whose keys are
+# either columns (raw tables) or index levels (stage frames), so stage models can inherit them.
+# ---------------------------------------------------------------------------------------------
+
+def _key(df: pd.DataFrame, name: str) -> np.ndarray:
+    if name in df.columns:
+        return df[name].to_numpy()
+    return df.index.get_level_values(name).to_numpy()
+
+
+def _parse_ts(values) -> np.ndarray:
+    """ISO-8601 text or datetimes -> datetime64[ns] (NaT where unparseable)."""
+    if np.issubdtype(np.asarray(values).dtype, np.datetime64):
+        return np.asarray(values, dtype="datetime64[ns]")
+    return pd.to_datetime(pd.Series(values), errors="coerce", format="ISO8601").to_numpy("datetime64[ns]")
+
+
+def iso_timestamp(series: pd.Series) -> pd.Series:
+    """True where the value parses as an ISO-8601 date/time."""
+    return pd.Series(~np.isnat(_parse_ts(series.to_numpy())), index=series.index)
+
+
+def finite(series: pd.Series) -> pd.Series:
+    """True where the value is finite (NaN is left to the nullable check)."""
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(~np.isinf(values), index=series.index)
+
+
+def timestamps_increasing(df: pd.DataFrame) -> pd.Series:
+    """True where the row's timestamp is later than the previous row *of the same symbol*.
+
+    Row order is the storage order (rowid for a SQLite table, row position for a frame). A
+    stable sort by symbol keeps that order within each symbol; the row is then compared with
+    its predecessor in the sorted view and the verdict scattered back to the original position.
+    """
+    sym = pd.factorize(_key(df, "symbol"))[0]
+    ts = _parse_ts(_key(df, "timestamp")).view("int64")
+    order = np.argsort(sym, kind="stable")
+    s, t = sym[order], ts[order]
+    bad_sorted = np.zeros(len(df), dtype=bool)
+    same = s[1:] == s[:-1]
+    # NaT (min int64) is flagged by iso_timestamp, not here: skip pairs that involve one
+    nat = np.iinfo("int64").min
+    bad_sorted[1:] = same & (t[1:] <= t[:-1]) & (t[1:] != nat) & (t[:-1] != nat)
+    ok = np.ones(len(df), dtype=bool)
+    ok[order] = ~bad_sorted
+    return pd.Series(ok, index=df.index)
+
+
+def high_ge_open_close(df: pd.DataFrame) -> pd.Series:
+    """high >= max(open, close) (rows with a missing price are left to the nullable check)."""
+    o, h, c = (df[k].to_numpy("float64") for k in ("open", "high", "close"))
+    with np.errstate(invalid="ignore"):
+        return pd.Series(~(h < np.fmax(o, c)), index=df.index)
+
+
+def low_le_open_close(df: pd.DataFrame) -> pd.Series:
+    """low <= min(open, close); together with the high check this implies low <= high."""
+    o, lo, c = (df[k].to_numpy("float64") for k in ("open", "low", "close"))
+    with np.errstate(invalid="ignore"):
+        return pd.Series(~(lo > np.fmin(o, c)), index=df.index)
+
+
+# ---------------------------------------------------------------------------------------------
+# Contract tables
+# ---------------------------------------------------------------------------------------------
+
+class AssetsSchema(pa.DataFrameModel):
+    """``assets``: instruments and market-wide series."""
+
+    symbol: Series[str] = _field(ASSETS, "symbol", unique=True)
+    name: Series[str] = _field(ASSETS, "name")
+    asset_class: Series[str] = _field(ASSETS, "asset_class", isin=list(contract.ASSET_CLASSES))
+    sector: Series[str] = _field(ASSETS, "sector")
+    currency: Series[str] = _field(ASSETS, "currency")
+    exchange: Series[str] = _field(ASSETS, "exchange")
+    tradable: Series[int] = _field(ASSETS, "tradable", isin=[0, 1])
+    publication_lag_days: Series[int] = _field(ASSETS, "publication_lag_days", ge=0)
+
+    class Config:
+        name = ASSETS
+        description = TABLES[ASSETS].description
+        coerce = True
+
+
+class SeriesSchema(pa.DataFrameModel):
+    """``series``: OHLCV candles, key (symbol, timestamp), stored in increasing time per symbol."""
+
+    symbol: Series[str] = _field(SERIES, "symbol")
+    timestamp: Series[str] = _field(SERIES, "timestamp")
+    open: Series[float] = _field(SERIES, "open", gt=0)
+    high: Series[float] = _field(SERIES, "high", gt=0)
+    low: Series[float] = _field(SERIES, "low", gt=0)
+    close: Series[float] = _field(SERIES, "close", gt=0)
+    volume: Series[float] = _field(SERIES, "volume", ge=0)
+
+    class Config:
+        name = SERIES
+        description = TABLES[SERIES].description
+        unique = list(TABLES[SERIES].primary_key)
+
+    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
+    def _iso_timestamp(cls, series: Series[str]) -> Series[bool]:
+        return iso_timestamp(series)
+
+    @pa.check("open", "high", "low", "close", "volume", name="finite", element_wise=False)
+    def _finite(cls, series: Series[float]) -> Series[bool]:
+        return finite(series)
+
+    @pa.dataframe_check(name="timestamps_increasing", element_wise=False)
+    def _timestamps_increasing(cls, df: pd.DataFrame) -> Series[bool]:
+        return timestamps_increasing(df)
+
+    @pa.dataframe_check(name="high_ge_open_close", element_wise=False)
+    def _high_ge_open_close(cls, df: pd.DataFrame) -> Series[bool]:
+        return high_ge_open_close(df)
+
+    @pa.dataframe_check(name="low_le_open_close", element_wise=False)
+    def _low_le_open_close(cls, df: pd.DataFrame) -> Series[bool]:
+        return low_le_open_close(df)
+
+
+class IndicatorsSchema(pa.DataFrameModel):
+    """``indicators``: long-format per-symbol indicators and market-wide series."""
+
+    timestamp: Series[str] = _field(INDICATORS, "timestamp")
+    symbol: Series[str] = _field(INDICATORS, "symbol")
+    name: Series[str] = _field(INDICATORS, "name")
+    value: Series[float] = _field(INDICATORS, "value")
+
+    class Config:
+        name = INDICATORS
+        description = TABLES[INDICATORS].description
+        unique = list(TABLES[INDICATORS].primary_key)
+
+    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
+    def _iso_timestamp(cls, series: Series[str]) -> Series[bool]:
+        return iso_timestamp(series)
+
+    @pa.check("value", name="finite", element_wise=False)
+    def _finite(cls, series: Series[float]) -> Series[bool]:
+        return finite(series)
+
+
+class TradesSchema(pa.DataFrameModel):
+    """``trades``: executed fills."""
+
+    trade_id: Series[int] = _field(TRADES, "trade_id", unique=True)
+    timestamp: Series[str] = _field(TRADES, "timestamp")
+    symbol: Series[str] = _field(TRADES, "symbol")
+    side: Series[str] = _field(TRADES, "side", isin=["buy", "sell"])
+    quantity: Series[float] = _field(TRADES, "quantity", gt=0)
+    price: Series[float] = _field(TRADES, "price", gt=0)
+    fee: Series[float] = _field(TRADES, "fee", ge=0)
+    strategy: Series[str] = _field(TRADES, "strategy")
+
+    class Config:
+        name = TRADES
+        description = TABLES[TRADES].description
+
+    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
+    def _iso_timestamp(cls, series: Series[str]) -> Series[bool]:
+        return iso_timestamp(series)
+
+    @pa.check("quantity", "price", "fee", name="finite", element_wise=False)
+    def _finite(cls, series: Series[float]) -> Series[bool]:
+        return finite(series)
+
+
+class BenchmarksSchema(pa.DataFrameModel):
+    """``benchmarks``: benchmark levels."""
+
+    timestamp: Series[str] = _field(BENCHMARKS, "timestamp")
+    benchmark: Series[str] = _field(BENCHMARKS, "benchmark")
+    close: Series[float] = _field(BENCHMARKS, "close", gt=0)
+
+    class Config:
+        name = BENCHMARKS
+        description = TABLES[BENCHMARKS].description
+        unique = list(TABLES[BENCHMARKS].primary_key)
+
+    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
+    def _iso_timestamp(cls, series: Series[str]) -> Series[bool]:
+        return iso_timestamp(series)
+
+    @pa.check("close", name="finite", element_wise=False)
+    def _finite(cls, series: Series[float]) -> Series[bool]:
+        return finite(series)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline stages
+# ---------------------------------------------------------------------------------------------
+
+def _index_sorted_unique(df: pd.DataFrame) -> bool:
+    """Index levels are exactly (timestamp, symbol), sorted, without duplicate keys."""
+    return bool(list(df.index.names) == ["timestamp", "symbol"]
+                and df.index.is_monotonic_increasing and df.index.is_unique)
+
+
+class ValidatedBarsSchema(SeriesSchema):
+    """The panel: validated candles indexed by (timestamp, symbol), plus ``ind_*``/``mkt_*``.
+
+    Inherits every row check of `SeriesSchema`; the keys move from columns to index levels.
+    """
+
+    timestamp: Index[pd.Timestamp] = pa.Field(description="Bar date/time (naive UTC).", check_name=True)
+    symbol: Index[str] = pa.Field(description="Tradable instrument.", check_name=True)
+    ind: Series[float] = pa.Field(alias=r"^ind_.+$", regex=True, nullable=True,
+                                  description="Per-symbol indicator pivoted from `indicators` (NaN where absent).")
+    mkt: Series[float] = pa.Field(alias=r"^mkt_.+$", regex=True, nullable=True,
+                                  description="Market-wide series as-of joined on timestamp + publication lag.")
+
+    class Config:
+        name = "validated_bars"
+        description = "Validated OHLCV panel with per-symbol indicators and as-of market-wide series."
+        unique = None
+        strict = True
+        # field order is inherited (symbol, timestamp); the level order is checked below
+        multiindex_ordered = False
+
+    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
+    def _iso_timestamp(cls, series) -> Series[bool]:
+        return iso_timestamp(series)
+
+    @pa.check("^ind_.+$", "^mkt_.+$", name="finite", element_wise=False)
+    def _extra_finite(cls, series: Series[float]) -> Series[bool]:
+        return finite(series)
+
+    @pa.dataframe_check(name="index_sorted_unique")
+    def _index_sorted_unique(cls, df: pd.DataFrame) -> bool:
+        return _index_sorted_unique(df)
+
+
+# Column patterns of stage frames. A class-level check names a regex field by its exact alias.
+_PANEL_FEATURES = r"^(?!timestamp$|symbol$).+$"
+
+
+class FeaturePanelSchema(pa.DataFrameModel):
+    """Causal features on the panel index: one float64 column per feature, finite or NaN."""
+
+    timestamp: Index[pd.Timestamp] = pa.Field(description="Bar date/time (naive UTC).", check_name=True)
+    symbol: Index[str] = pa.Field(description="Tradable instrument.", check_name=True)
+    feature: Series[float] = pa.Field(alias=_PANEL_FEATURES, regex=True, nullable=True,
+                                      description="A registered feature (scale-free), NaN during warm-up.")
+
+    class Config:
+        name = "feature_panel"
+        description = "Feature panel produced by FeaturePipeline.transform_panel."
+        multiindex_ordered = False
+
+    @pa.check(_PANEL_FEATURES, name="finite", element_wise=False)
+    def _finite(cls, series: Series[float]) -> Series[bool]:
+        return finite(series)
+
+    @pa.dataframe_check(name="index_sorted_unique")
+    def _index_sorted_unique(cls, df: pd.DataFrame) -> bool:
+        return _index_sorted_unique(df)
+
+
+_WINDOW_FEATURES = r"^(?!timestamp$|symbol$|ret_1d$|valid$).+$"
+
+
+class WindowFrameSchema(pa.DataFrameModel):
+    """Window-ready frame: float32 features and target returns, sorted by (symbol, timestamp)."""
+
+    timestamp: Series[pd.Timestamp] = pa.Field(description="Bar date/time (naive UTC).")
+    symbol: Series[str] = pa.Field(description="Tradable instrument.")
+    ret_1d: Series[np.float32] = pa.Field(description="close_t / close_{t-1} - 1, the target stream.")
+    valid: Series[bool] = pa.Field(description="False where any feature was NaN/inf (then set to 0).")
+    feature: Series[np.float32] = pa.Field(alias=_WINDOW_FEATURES, regex=True,
+                                           description="A feature as float32 (0 where not valid).")
+
+    class Config:
+        name = "window_frame"
+        description = "Output of windows.build_window_frame."
+        unique = ["symbol", "timestamp"]
+
+    @pa.check("ret_1d", _WINDOW_FEATURES, name="finite", element_wise=False)
+    def _finite(cls, series) -> Series[bool]:
+        return pd.Series(np.isfinite(series.to_numpy("float64")), index=series.index)
+
+    @pa.dataframe_check(name="sorted_by_symbol_time")
+    def _sorted(cls, df: pd.DataFrame) -> bool:
+        sym, ts = df["symbol"].to_numpy(), df["timestamp"].to_numpy()
+        if len(df) < 2:
+            return True
+        later = (sym[1:] > sym[:-1]) | ((sym[1:] == sym[:-1]) & (ts[1:] > ts[:-1]))
+        return bool(later.all())
+
+
+TABLE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    ASSETS: AssetsSchema,
+    SERIES: SeriesSchema,
+    INDICATORS: IndicatorsSchema,
+    TRADES: TradesSchema,
+    BENCHMARKS: BenchmarksSchema,
+}
+
+STAGE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "validated_bars": ValidatedBarsSchema,
+    "feature_panel": FeaturePanelSchema,
+    "window_frame": WindowFrameSchema,
+}
+
+SCHEMAS: dict[str, type[pa.DataFrameModel]] = {**TABLE_SCHEMAS, **STAGE_SCHEMAS}
+
+# Column a dataframe-level check is about (pandera reports dataframe checks against the schema).
+CHECK_COLUMNS: dict[str, str] = {
+    "timestamps_increasing": "timestamp",
+    "high_ge_open_close": "high",
+    "low_le_open_close": "low",
+    "multiple_fields_uniqueness": "primary key",
+    "index_sorted_unique": "index",
+    "sorted_by_symbol_time": "symbol, timestamp",
+}
+
+# SQL twins of the checks, for the DuckDB engine (see module docstring). ``{col}`` is the
+# column the check is attached to; the relation provides ``ts`` (the parsed timestamp) and
+# ``prev_ts`` (the previous timestamp of the same symbol in rowid order). A twin is a predicate
+# that is TRUE on a violating row; NULL inputs are the nullable check's business, so twins are
+# written to be NULL (not flagged) on them.
+SQL_TWINS: dict[str, str] = {
+    "not_nullable": "{col} IS NULL",
+    "greater_than": "{col} <= {value}",
+    "greater_than_or_equal_to": "{col} < {value}",
+    "finite": "isinf({col})",
+    "iso_timestamp": "{col} IS NOT NULL AND ts IS NULL",
+    "timestamps_increasing": "ts <= prev_ts",
+    "high_ge_open_close": "high < greatest(open, close)",
+    "low_le_open_close": "low > least(open, close)",
+    "known_symbol": "{col} IS NOT NULL AND NOT list_contains($known, {col})",
+}
