@@ -1,0 +1,170 @@
+"""Omni mixture backbone: state-space and dilated mixers on fine steps, cross-scale attention to a
+learnably pooled coarse sequence.
+
+The idea: markets carry structure at several time scales at once. Each bar is a fine token;
+layers alternate a *selective diagonal state-space mixer* (S4D/Mamba, Gu et al. 2022
+arXiv:2206.11893 and Gu & Dao 2023 arXiv:2312.00752: a linear recurrence with input-dependent
+decay, i.e. a learned, content-aware exponential moving average with memory far beyond a
+convolution's, computed by a parallel scan) and a *dilated causal convolution* (WaveNet, van den
+Oord et al. 2016: cheap local pattern detectors). Every ``cross_every`` layers the fine sequence
+is pooled into a coarse one (``coarse_factor`` steps per token, learned softmax weights within
+each group) and every fine token cross-attends into it, so a bar can look up "what the last
+months looked like" directly instead of through a long chain of recurrences (multi-scale
+attention in the spirit of Pyraformer, Liu et al. 2022, and Crossformer, Zhang & Yan 2023).
+Horizon embeddings come from learned future queries (`HorizonDecoder`).
+
+Causality (``causal=True``, default): the SSM scans forward in time, the convolutions pad on the
+left, and a fine step ``t`` may only attend coarse groups that *end at or before* ``t`` (plus a
+learned null token), so ``steps[:, t]`` depends on ``x[:, :t+1]`` only (tested). ``causal=False``
+lets convolutions and cross-attention see the whole window (masked-reconstruction pretraining).
+
+Dimension legend: ``B`` batch, ``T`` input steps, ``F`` features, ``D`` model width, ``N`` SSM
+state per channel, ``G = ceil(T / coarse_factor)`` coarse tokens, ``H`` horizon.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from plusultra_core.errors import ConfigError
+from plusultra_core.layers.attention import MultiHeadAttention
+from plusultra_core.layers.conv import DilatedTemporalConv
+from plusultra_core.layers.feedforward import ResidualFeedForward
+from plusultra_core.layers.horizon import HorizonDecoder
+from plusultra_core.layers.pooling import LearnablePooling, coarse_causal_mask
+from plusultra_core.layers.ssm import SSM_INITS, DiagonalSSM
+from plusultra_core.models.base import BackboneOutput
+
+
+@dataclass
+class OmniMixtureConfig:
+    """Knobs of `OmniMixtureBackbone` (field by field in ``configs/models/omni_mixture.yaml``)."""
+
+    d_model: int = 64                          # width D
+    n_layers: int = 4                          # mixer layers; even -> SSM, odd -> dilated conv
+    n_heads: int = 4                           # heads of cross-scale attention and the decoder
+    ssm_state_dim: int = 8                     # N: state size per channel of the SSM
+    coarse_factor: int = 8                     # fine steps pooled into one coarse token
+    cross_every: int = 2                       # a cross-scale attention after every k-th layer
+    dilations: tuple[int, ...] = (1, 2, 4, 8)  # conv layer j uses dilations[j % len]
+    kernel_size: int = 3                       # dilated conv kernel
+    ff_mult: int = 4                           # FFN hidden width = ff_mult * d_model
+    dropout: float = 0.1
+    max_len: int = 512                         # longest context T accepted
+    causal: bool = True                        # steps[t] uses x[<= t] only
+    ssm_init: str = "real"                     # "real" (S4D-Real) or "lin" (complex S4D-Lin)
+    ssm_selective: bool = True                 # input-dependent dt, B, C (Mamba) or fixed (S4D)
+    ssm_chunk: int = 16                        # chunk length of the parallel scan
+    decoder_layers: int = 1                    # blocks of the learned future-query decoder
+
+    def __post_init__(self):
+        self.dilations = tuple(self.dilations)
+        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be a positive multiple of n_heads={self.n_heads}")
+        for key in ("n_layers", "ssm_state_dim", "coarse_factor", "cross_every", "kernel_size",
+                    "ff_mult", "max_len", "decoder_layers"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.ssm_chunk < 2:
+            raise ValueError(f"ssm_chunk must be >= 2, got {self.ssm_chunk}")
+        if not self.dilations or any(int(d) != d or d < 1 for d in self.dilations):
+            raise ValueError(f"dilations must be a non-empty list of positive integers, got {self.dilations}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.ssm_init not in SSM_INITS:
+            raise ValueError(f"ssm_init must be one of {SSM_INITS}, got {self.ssm_init!r}")
+
+
+class CrossScaleAttention(nn.Module):
+    """Fine tokens ``[B, T, D]`` attend into their own pooled coarse sequence ``[B, G, D]``."""
+
+    def __init__(self, cfg: OmniMixtureConfig):
+        super().__init__()
+        D = cfg.d_model
+        self.factor, self.causal = cfg.coarse_factor, cfg.causal
+        self.norm_in = nn.LayerNorm(D)
+        self.pool = LearnablePooling(D, cfg.coarse_factor)
+        # coarse positions indexed from the end (the newest group is always -1), plus a learned
+        # null token that every step may attend (early steps precede every group end)
+        self.coarse_pos = nn.Parameter(torch.randn(math.ceil(cfg.max_len / cfg.coarse_factor), D) * 0.02)
+        self.null = nn.Parameter(torch.zeros(1, 1, D))
+        self.norm_kv = nn.LayerNorm(D)
+        self.attn = MultiHeadAttention(D, cfg.n_heads, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, T, D]`` -> ``[B, T, D]`` (residual included)."""
+        B, T, _ = x.shape
+        h = self.norm_in(x)
+        coarse = self.pool(h)                                        # [B, T, D] -> [B, G, D]
+        coarse = coarse + self.coarse_pos[-coarse.shape[1]:]
+        kv = torch.cat([self.null.expand(B, -1, -1), coarse], dim=1)  # [B, 1 + G, D]
+        mask = coarse_causal_mask(T, self.factor, x.device) if self.causal else None  # [T, 1 + G]
+        return x + self.drop(self.attn(h, self.norm_kv(kv), attn_mask=mask))
+
+
+class OmniLayer(nn.Module):
+    """Pre-norm ``x + Mixer(LN x)`` (SSM or dilated conv), optional cross-scale attention, FFN."""
+
+    def __init__(self, cfg: OmniMixtureConfig, index: int):
+        super().__init__()
+        D = cfg.d_model
+        self.norm = nn.LayerNorm(D)
+        if index % 2 == 0:
+            self.kind = "ssm"
+            self.mixer = DiagonalSSM(D, cfg.ssm_state_dim, init=cfg.ssm_init,
+                                     selective=cfg.ssm_selective, chunk=cfg.ssm_chunk,
+                                     dropout=cfg.dropout)
+        else:
+            self.kind = "conv"
+            dilation = cfg.dilations[(index // 2) % len(cfg.dilations)]
+            self.mixer = DilatedTemporalConv(D, cfg.kernel_size, dilation, causal=cfg.causal,
+                                             dropout=cfg.dropout)
+        self.cross = CrossScaleAttention(cfg) if (index + 1) % cfg.cross_every == 0 else None
+        self.ffn = ResidualFeedForward(D, cfg.ff_mult, cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, T, D]`` -> ``[B, T, D]``."""
+        x = x + self.mixer(self.norm(x))          # sequence mixing along T
+        if self.cross is not None:
+            x = self.cross(x)                     # fine -> coarse lookup
+        return self.ffn(x)                        # per step
+
+
+class OmniMixtureBackbone(nn.Module):
+    """``x: [B, T, F] -> BackboneOutput(steps [B, T, D], horizon [B, H, D], aux_loss 0)``."""
+
+    def __init__(self, cfg: OmniMixtureConfig, n_features: int, horizon: int):
+        super().__init__()
+        if n_features < 1 or horizon < 1:
+            raise ValueError(f"n_features ({n_features}) and horizon ({horizon}) must be >= 1")
+        self.cfg, self.n_features, self.horizon = cfg, n_features, horizon
+        D = cfg.d_model
+        self.embed = nn.Linear(n_features, D)
+        # positions from the end: step -1 is always "the newest" whatever T is
+        self.pos = nn.Parameter(torch.randn(cfg.max_len, D) * 0.02)   # [T_max, D]
+        self.drop = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(OmniLayer(cfg, i) for i in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(D)
+        self.decoder = HorizonDecoder(D, cfg.n_heads, horizon, cfg.dropout, cfg.ff_mult,
+                                      cfg.decoder_layers)
+
+    def forward(self, x: torch.Tensor) -> BackboneOutput:
+        """``x: [B, T, F]`` float32 with ``1 <= T <= max_len``."""
+        if x.dim() != 3 or x.shape[-1] != self.n_features:
+            raise ValueError(f"{type(self).__name__} expects x of shape [B, T, {self.n_features}], "
+                             f"got {tuple(x.shape)}")
+        T = x.shape[1]
+        if not 1 <= T <= self.cfg.max_len:
+            raise ConfigError(f"{type(self).__name__}: context length T={T} is outside "
+                              f"[1, max_len={self.cfg.max_len}]; raise max_len in the model config")
+        h = self.drop(self.embed(x) + self.pos[-T:])              # [B, T, F] -> [B, T, D]
+        for layer in self.layers:
+            h = layer(h)                                          # [B, T, D]
+        steps = self.norm(h)                                      # [B, T, D]
+        horizon = self.decoder(steps)                             # [B, H, D]
+        return BackboneOutput(steps=steps, horizon=horizon, aux_loss=x.new_zeros(()))
