@@ -45,7 +45,7 @@ MARKET_ENTRY = np.array([0.45, 0.40, 0.15])  # state probabilities of a new segm
 # sector regimes: calm, stressed
 SECTOR_DRIFT = np.array([0.0002, -0.0003])
 SECTOR_VOL_SCALE = np.array([0.8, 1.6])
-SECTOR_VOL = 0.006
+SECTOR_VOL = 0.008
 SECTOR_PERSISTENCE = np.array([180.0, 60.0])
 SECTOR_ENTRY = np.array([0.7, 0.3])
 
@@ -136,7 +136,7 @@ def simulate_market(n_symbols: int, n_days: int, seed: int, *, start: str | pd.T
     s = SECTOR_DRIFT[y] + SECTOR_VOL * SECTOR_VOL_SCALE[y] * rng.standard_normal((n_days, n_sectors))  # [T, K]
 
     beta = rng.uniform(0.6, 1.4, n_symbols)  # [N]
-    gamma = rng.uniform(0.3, 1.0, n_symbols)
+    gamma = rng.uniform(0.5, 1.2, n_symbols)
     sigma = rng.uniform(0.008, 0.02, n_symbols)
     loud = (MARKET_VOL[z] / MARKET_VOL[1])[:, None]  # [T, 1] idiosyncratic noise scales with regime
     e = sigma * loud * rng.standard_normal((n_days, n_symbols))  # [T, N]
