@@ -151,6 +151,7 @@ class TrainerConfig:
     limit_val_batches: Any = None
     progress_bar: bool = True
     tensorboard: bool = True
+    num_threads: int | None = None   # torch intra-op threads; 1 avoids oversubscription on busy CPUs
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -161,6 +162,8 @@ class TrainerConfig:
             raise ValueError(f"trainer.monitor_mode must be 'min' or 'max', got {self.monitor_mode!r}")
         if self.max_epochs < 1:
             raise ValueError(f"trainer.max_epochs must be >= 1, got {self.max_epochs!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"trainer.num_threads must be >= 1 or null, got {self.num_threads!r}")
 
 
 @dataclass

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from plusultra_core.training.config import TrainerConfig
@@ -28,6 +29,9 @@ def build_trainer(cfg: TrainerConfig, out_dir: str | Path, *, gradient_clip_val:
     """A Trainer writing logs under ``<out_dir>/<cfg.log_dir>/<name>`` and the best Lightning
     checkpoint under ``<out_dir>/lightning/`` (see ``trainer.checkpoint_callback.best_model_path``)."""
     out_dir = Path(out_dir)
+    if cfg.num_threads is not None:
+        # small models on a shared CPU: extra intra-op threads spin-wait and can be 10x slower
+        torch.set_num_threads(cfg.num_threads)
     seed_all(cfg.seed)
     checkpoint = ModelCheckpoint(dirpath=out_dir / "lightning", filename="best", monitor=cfg.monitor,
                                  mode=cfg.monitor_mode, save_top_k=1, save_weights_only=True,
