@@ -1,0 +1,159 @@
+"""`WideContext`: the long panel pivoted once into wide ``[L, S]`` matrices for vectorised math.
+
+Layout ("compact", top-aligned): column ``s`` holds symbol ``s``'s own bars in time order, row
+``i`` being its ``i``-th bar; shorter histories are NaN-padded at the bottom. Rolling windows are
+therefore counted in *the symbol's own bars* (exactly what ``ta`` or pandas do per symbol), a
+holiday of one symbol never opens a hole in another, and every symbol's warm-up starts at row 0.
+Cross-sectional features that compare symbols at the same timestamp move values to a
+date-aligned grid ``[D, S]`` with `to_grid` and back with `from_grid`.
+
+All pivots are integer scatter/gather (no Python loop over rows or symbols).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from plusultra_core.errors import DataValidationError
+
+PANEL_TABLE = "panel"  # name used in validation errors about the input panel
+
+
+class WideContext:
+    """Wide view of a long panel, plus a cache of the features computed so far.
+
+    Args:
+        panel: long DataFrame with MultiIndex ``(timestamp, symbol)``; its numeric columns are
+            pivoted lazily, on first ``ctx[name]``.
+    """
+
+    def __init__(self, panel: pd.DataFrame):
+        _check_index(panel)
+        self.panel = panel
+        index = panel.index
+        ts = index.get_level_values(0)
+        self.timestamps = np.asarray(ts, dtype="datetime64[ns]")              # [N]
+        # The MultiIndex already holds factorised levels: reuse its codes (no hashing of N
+        # strings), re-numbered so symbols and dates are in sorted order.
+        sym_codes, self.symbols = _sorted_codes(index, 1)                     # [N], [S]
+        date_codes, self.dates = _sorted_codes(index, 0)                      # [N], [D]
+        # Number each row within its symbol: a stable sort by symbol keeps time order when the
+        # panel is sorted by timestamp as the contract says; otherwise sort fully.
+        if len(date_codes) < 2 or bool((np.diff(date_codes) >= 0).all()):
+            order = np.argsort(sym_codes, kind="stable")
+        else:
+            order = np.lexsort((date_codes, sym_codes))
+        counts = np.bincount(sym_codes, minlength=len(self.symbols))
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        pos = np.empty(len(order), dtype=np.int64)
+        pos[order] = np.arange(len(order)) - starts[sym_codes[order]]
+        self.n_rows = int(counts.max()) if len(counts) else 0                 # L
+        self.row = pos                                                       # [N] row in [L, S]
+        self.col = sym_codes.astype(np.int64)                                 # [N] column
+        self.date_row = date_codes.astype(np.int64)                           # [N] row in [D, S]
+        self.present = np.zeros((self.n_rows, len(self.symbols)), dtype=bool)
+        self.present[self.row, self.col] = True                               # [L, S] real bars
+        self._cache: dict[str, np.ndarray] = {}
+        self._memo: dict[str, np.ndarray] = {}
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(L, S)``: rows of the longest symbol history × number of symbols."""
+        return self.n_rows, len(self.symbols)
+
+    def scatter(self, values: np.ndarray) -> np.ndarray:
+        """Long ``[N]`` float values -> wide ``[L, S]`` float64 (NaN padding)."""
+        out = np.full(self.shape, np.nan)
+        out[self.row, self.col] = values
+        return out
+
+    def gather(self, wide: np.ndarray) -> np.ndarray:
+        """Wide ``[L, S]`` -> long ``[N]`` in the panel's row order."""
+        return wide[self.row, self.col]
+
+    def to_grid(self, wide: np.ndarray) -> np.ndarray:
+        """Compact ``[L, S]`` -> date-aligned ``[D, S]`` (NaN where a symbol has no bar)."""
+        grid = np.full((len(self.dates), len(self.symbols)), np.nan)
+        grid[self.date_row, self.col] = wide[self.row, self.col]
+        return grid
+
+    def from_grid(self, grid: np.ndarray) -> np.ndarray:
+        """Date-aligned ``[D, S]`` -> compact ``[L, S]``."""
+        out = np.full(self.shape, np.nan)
+        out[self.row, self.col] = grid[self.date_row, self.col]
+        return out
+
+    def per_date(self, values: np.ndarray) -> np.ndarray:
+        """Values given once per unique date ``[D]`` (e.g. calendar parts) -> wide ``[L, S]``."""
+        return self.scatter(np.asarray(values, dtype=np.float64)[self.date_row])
+
+    def wide_timestamps(self) -> np.ndarray:
+        """``[L, S]`` datetime64[ns] of each bar (NaT in the padding)."""
+        out = np.full(self.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+        out[self.row, self.col] = self.timestamps
+        return out
+
+    # -- values ---------------------------------------------------------------------------
+    def __contains__(self, name: str) -> bool:
+        return name in self._cache or name in self.panel.columns
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """A raw column or an already computed feature as ``[L, S]`` float64."""
+        if name not in self._cache:
+            if name not in self.panel.columns:
+                raise KeyError(f"{name!r} is neither a panel column nor a computed feature")
+            values = pd.to_numeric(self.panel[name], errors="coerce").to_numpy(np.float64,
+                                                                                 na_value=np.nan)
+            self._cache[name] = self.scatter(values)
+        return self._cache[name]
+
+    def put(self, name: str, values: np.ndarray) -> None:
+        """Store a computed feature ``[L, S]`` for later features to read."""
+        self._cache[name] = values
+
+    def memo(self, key: str, compute) -> np.ndarray:
+        """An intermediate shared by several features (e.g. true range), computed once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def drop(self, name: str) -> None:
+        """Free a cached matrix no later feature needs."""
+        self._cache.pop(name, None)
+
+
+def _sorted_codes(index: pd.MultiIndex, level: int) -> tuple[np.ndarray, pd.Index]:
+    """Codes of one index level renumbered 0..K-1 in sorted order of the used values."""
+    codes = np.asarray(index.codes[level], dtype=np.int64)
+    values = index.levels[level]
+    used = np.zeros(len(values), dtype=bool)
+    used[codes] = True
+    kept = np.flatnonzero(used)
+    order = np.argsort(np.asarray(values[kept]), kind="stable")     # small: one per level value
+    remap = np.empty(len(values), dtype=np.int64)
+    remap[kept[order]] = np.arange(len(kept))
+    return remap[codes], values[kept[order]]
+
+
+def _check_index(panel: pd.DataFrame) -> None:
+    """The panel must be indexed by unique ``(timestamp, symbol)`` pairs."""
+    index = panel.index
+    if not isinstance(index, pd.MultiIndex) or index.nlevels != 2:
+        raise DataValidationError(
+            f"feature input must have a 2-level MultiIndex (timestamp, symbol), got "
+            f"{type(index).__name__} with names {list(index.names)}",
+            table=PANEL_TABLE, column="index", check="multiindex(timestamp, symbol)")
+    if not pd.api.types.is_datetime64_any_dtype(index.levels[0]):
+        raise DataValidationError(
+            f"feature input index level 0 must be datetime64 timestamps, got "
+            f"{index.levels[0].dtype}", table=PANEL_TABLE, column=str(index.names[0]),
+            check="datetime64")
+    dup = index.duplicated()
+    if dup.any():
+        cases = index[dup][:5].to_frame(index=False)
+        raise DataValidationError(
+            f"feature input has {int(dup.sum())} duplicate (timestamp, symbol) keys, first: "
+            f"{list(map(tuple, cases.itertuples(index=False)))}",
+            table=PANEL_TABLE, column="index", check="unique", failure_cases=cases)
