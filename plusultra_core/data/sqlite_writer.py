@@ -35,8 +35,12 @@ def check_destination(path: str | Path, *, overwrite: bool) -> Path:
     if path.is_dir():
         raise DatabaseWriteError(f"{path}: is a directory, expected a database file path")
     if path.exists() and not overwrite:
-        raise DatabaseWriteError(f"{path}: file already exists (pass overwrite=True / --force to replace it)")
+        raise DatabaseWriteError(_exists_message(path))
     return path
+
+
+def _exists_message(path: Path) -> str:
+    return f"{path}: file already exists (pass overwrite=True / --force to replace it)"
 
 
 def temp_path_for(path: Path) -> Path:
@@ -89,11 +93,11 @@ def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
     try:
         os.link(tmp, path)  # atomic and fails if the destination exists: no clobbering race
     except FileExistsError:
-        raise DatabaseWriteError(f"{path}: file already exists (pass overwrite=True / --force to replace it)") from None
+        raise DatabaseWriteError(_exists_message(path)) from None
     except OSError:
         # Filesystems without hard links: check-then-rename (a tiny race, acceptable there).
         if path.exists():
-            raise DatabaseWriteError(f"{path}: file already exists (pass overwrite=True / --force to replace it)") from None
+            raise DatabaseWriteError(_exists_message(path)) from None
         os.replace(tmp, path)
         return
     tmp.unlink()

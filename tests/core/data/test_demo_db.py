@@ -9,6 +9,8 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plusultra_core.data import demo_db
 from plusultra_core.data.contract import (ASSETS, BENCHMARKS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TRADES,
@@ -85,6 +87,15 @@ def test_demo_database_validates_clean(demo_db_path):
     assert report.ok, report.to_text()
 
 
+def test_panel_has_the_interface_columns(demo_db_path):
+    """The loader turns the demo content into the documented panel columns (market-wide as-of)."""
+    sqlite_dataset = pytest.importorskip("plusultra_core.data.sqlite_dataset")
+    panel = sqlite_dataset.SQLiteMarketDataset(demo_db_path).load_panel(["SP500"], "2015-06-01", "2015-06-30")
+    assert {"open", "high", "low", "close", "volume", "mkt_vix_close", "mkt_wti_close", "mkt_core_cpi_value",
+            "mkt_ff_mkt_rf", "mkt_ff_smb", "mkt_ff_hml", "mkt_ff_rf"} <= set(panel.columns)
+    assert panel.notna().all().all() and len(panel) == 22
+
+
 def test_values_match_the_package_loaders(demo_db_path):
     """Spot checks against the public loaders, and the fast file readers equal those loaders."""
     from arch.data import core_cpi, frenchdata, nasdaq, sp500, vix, wti
@@ -159,6 +170,28 @@ def test_repair_is_causal():
         raw = _glitchy()
         part, _ = repair_ohlcv(raw[raw.index <= cut])
         pd.testing.assert_frame_equal(part, full[full.index <= cut], check_freq=False)
+
+
+_price = st.one_of(st.floats(0.5, 200.0), st.sampled_from([0.0, -1.0, np.nan, np.inf]))
+_bar = st.tuples(st.integers(0, 30), _price, _price, _price, _price,
+                 st.one_of(st.floats(0.0, 1e6), st.sampled_from([-1.0, np.nan])))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_bar, min_size=1, max_size=25))
+def test_repair_invariants_and_causality_property(bars):
+    """Any glitchy input -> sorted unique OHLC-consistent bars, and no row depends on later rows."""
+    df = pd.DataFrame([b[1:] for b in bars], columns=list(demo_db.OHLCV),
+                      index=pd.Timestamp("2020-01-01") + pd.to_timedelta([b[0] for b in bars], unit="D"))
+    fixed, _ = repair_ohlcv(df)
+    assert fixed.index.is_monotonic_increasing and fixed.index.is_unique
+    v = fixed.to_numpy()
+    assert np.isfinite(v).all() and (v[:, :4] > 0).all() and (v[:, 4] >= 0).all()
+    body = fixed[["open", "close"]]
+    assert ((fixed.low <= body.min(axis=1)) & (fixed.high >= body.max(axis=1))).all()
+    cut = df.index[len(df) // 2]
+    part, _ = repair_ohlcv(df[df.index <= cut])
+    pd.testing.assert_frame_equal(part, fixed[fixed.index <= cut], check_freq=False)
 
 
 def test_clean_observations():

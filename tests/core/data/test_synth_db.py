@@ -67,6 +67,18 @@ def test_small_synth_fixture_bars_are_consistent(small_synth_db_path):
     assert (vix.value > 0).all()
 
 
+def test_small_synth_validates_clean(small_synth_db_path):
+    validation = pytest.importorskip("plusultra_core.data.validation")
+    report = validation.validate_database(small_synth_db_path)
+    tables = report.to_dict()["tables"]
+    with_rows = {name: t["violations"] for name, t in tables.items() if t["rows"] > 0 and t["violations"]}
+    assert with_rows == {}, report.to_text()
+    if not report.ok and all(t["rows"] == 0 for t in tables.values() if t["violations"]):
+        # validation.py flags the dtype (object) of an *empty* trades table; reported to its owner.
+        pytest.xfail("validator rejects empty tables on dtype:\n" + report.to_text())
+    assert report.ok, report.to_text()
+
+
 def test_open_gaps_from_previous_close_and_benchmark_is_equal_weight():
     mk = simulate_market(8, 400, seed=3, n_sectors=2)
     gap = np.log(mk.open[1:] / mk.close[:-1])  # [T-1, N] overnight gap
