@@ -115,6 +115,11 @@ class DemoDbSummary:
     repairs: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def __str__(self) -> str:
+        return (f"{len(self.symbols)} tradable symbols, {self.rows[SERIES]} bars "
+                f"{self.start.date()}..{self.end.date()}, {len(self.market_series)} market-wide series, "
+                f"{sum(sum(c.values()) for c in self.repairs.values())} repaired rows")
+
     def to_text(self) -> str:
         """A short human-readable summary (the CLI prints it)."""
         lines = [f"wrote {self.path} in {self.seconds:.1f}s",

@@ -67,6 +67,10 @@ class SynthDbSummary:
     end: pd.Timestamp
     seconds: float = 0.0
 
+    def __str__(self) -> str:
+        return (f"{self.n_symbols} symbols x {self.n_days} days {self.start.date()}..{self.end.date()}, "
+                f"seed {self.seed}, {self.rows[SERIES]} bars")
+
     def to_text(self) -> str:
         """A short human-readable summary (the CLI prints it)."""
         return "\n".join([
