@@ -56,6 +56,11 @@ class FeaturePipeline:
 
     def missing_inputs(self, columns: Iterable[str]) -> dict[str, list[str]]:
         """Selected features that cannot be computed from ``columns`` -> their missing columns."""
+        missing = self._missing_all(columns)
+        return {s.name: missing[s.name] for s in self.selected if s.name in missing}
+
+    def _missing_all(self, columns: Iterable[str]) -> dict[str, list[str]]:
+        """Like `missing_inputs`, for every feature computed (hidden dependencies included)."""
         columns = set(columns)
         missing: dict[str, list[str]] = {}
         for spec in self.order:  # dependencies first, so their verdict is known
@@ -68,7 +73,7 @@ class FeaturePipeline:
                     miss.extend(m for m in missing.get(dep, []) if m not in miss)
             if miss:
                 missing[spec.name] = miss
-        return {s.name: missing[s.name] for s in self.selected if s.name in missing}
+        return missing
 
     def transform_panel(self, panel: pd.DataFrame) -> pd.DataFrame:
         """Features for every row of ``panel``: same index, one float64 column per feature.
@@ -89,9 +94,8 @@ class FeaturePipeline:
             return pd.DataFrame({n: np.zeros(0) for n in outputs}, index=panel.index)
 
         ctx = WideContext(panel)
-        blocked = set(self.missing_inputs(panel.columns))  # includes hidden dependencies
-        runnable = [s for s in self.order if s.name not in blocked and
-                    not _needs(s, blocked, self.registry)]
+        blocked = set(self._missing_all(panel.columns))  # hidden dependencies included
+        runnable = [s for s in self.order if s.name not in blocked]
         last_use = _last_use(runnable)
         result: dict[str, np.ndarray] = {}
         wanted = set(outputs)
@@ -107,10 +111,6 @@ class FeaturePipeline:
                 if last_use.get(dep, -1) <= i and dep not in panel.columns:
                     ctx.drop(dep)
         return pd.DataFrame({n: result[n] for n in outputs}, index=panel.index)
-
-
-def _needs(spec: FeatureSpec, blocked: set[str], registry: FeatureRegistry) -> bool:
-    return any(d in blocked for d in spec.depends_on if d in registry)
 
 
 def _last_use(specs: list[FeatureSpec]) -> dict[str, int]:
