@@ -81,9 +81,6 @@ def test_demo_database_validates_clean(demo_db_path):
     assert set(tables) >= {ASSETS, SERIES, INDICATORS, BENCHMARKS}
     with_rows = {name: t["violations"] for name, t in tables.items() if t["rows"] > 0 and t["violations"]}
     assert with_rows == {}, report.to_text()
-    if not report.ok and all(t["rows"] == 0 for t in tables.values() if t["violations"]):
-        # validation.py flags the dtype (object) of an *empty* trades table; reported to its owner.
-        pytest.xfail("validator rejects empty tables on dtype:\n" + report.to_text())
     assert report.ok, report.to_text()
 
 
