@@ -100,7 +100,8 @@ class HeadConfig:
         qs = self.quantiles
         if self.kind == "quantile":
             if len(qs) < 2 or any(not 0 < q < 1 for q in qs) or any(a >= b for a, b in zip(qs, qs[1:])):
-                raise ConfigError(f"HeadConfig.quantiles must be >= 2 strictly increasing levels in (0, 1), got {qs}")
+                raise ConfigError("HeadConfig.quantiles must be >= 2 strictly increasing levels in (0, 1), "
+                                  f"got {qs}")
             if 0.5 not in qs:
                 raise ConfigError(f"HeadConfig.quantiles must contain the median 0.5, got {qs}")
         if not isinstance(self.hidden_mult, int) or self.hidden_mult < 0:
@@ -119,7 +120,8 @@ def _trunk(cfg: HeadConfig, d_model: int, out_features: int) -> nn.Sequential:
     """Per-step MLP ``[B, H, D] -> [B, H, out]``; the last layer starts at zero so the head's
     first outputs are neutral (flat position, zero expected return) whatever the backbone emits."""
     if cfg.hidden_mult == 0:
-        layers: list[nn.Module] = [nn.LayerNorm(d_model), nn.Dropout(cfg.dropout), nn.Linear(d_model, out_features)]
+        layers: list[nn.Module] = [nn.LayerNorm(d_model), nn.Dropout(cfg.dropout),
+                                   nn.Linear(d_model, out_features)]
     else:
         hidden = cfg.hidden_mult * d_model
         layers = [nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(), nn.Dropout(cfg.dropout),

@@ -20,8 +20,13 @@ shuffled batch, so the loss builds streams from the batch layout:
 
 Sharpe and drawdown are computed on PnL divided by ``return_scale`` (so ``eps`` is relative to a
 typical return and drawdown is measured in typical daily moves); ``turnover`` and ``mean_pnl`` in
-the breakdown are in raw units. Streams shorter than 2 steps contribute no Sharpe term (a sample
-standard deviation needs 2 points); their drawdown still counts.
+the breakdown are in raw units. Blocks shorter than 2 samples (a tiny last batch) contribute no
+Sharpe term (a sample standard deviation needs 2 points); their drawdown still counts. Horizon
+streams need H >= 2 (a ValueError says so).
+
+Sharpe is invariant to the scale of the positions, so it does not set the position *size*; the
+drawdown and cost terms pull the size down. Evaluate with that in mind (e.g. volatility-target the
+positions) or weight the terms accordingly.
 
 Dimension legend: ``B`` batch, ``H`` horizon steps, ``K`` blocks, ``L`` block length, ``T`` stream length.
 """

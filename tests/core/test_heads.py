@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -95,7 +97,7 @@ def test_policy_cross_entropy_on_sign():
     head = build_head(HeadConfig(kind="policy", ce_weight=0.5), D)
     out = head(torch.randn(1, 4, D))
     # fresh head: uniform probabilities -> CE = log 3
-    assert head.extra_loss(out, target).item() == pytest.approx(0.5 * torch.log(torch.tensor(3.0)).item(), rel=1e-5)
+    assert head.extra_loss(out, target).item() == pytest.approx(0.5 * math.log(3.0), rel=1e-5)
     # logits that agree with the labels score lower than logits that contradict them
     good = torch.tensor([[[-3.0, 0, 3], [3, 0, -3], [-3, 0, 3], [3, 0, -3]]])
     agree = HeadOutput(position=torch.zeros(1, 4), expected_return=torch.zeros(1, 4), logits=good)
