@@ -37,3 +37,22 @@ def ar1_frame(n_symbols: int = 4, n_days: int = 1200, phi: float = 0.4, sigma: f
     frame["ret_1d"] = r.T.ravel().astype(np.float32)
     frame["valid"] = valid
     return frame
+
+
+def smooth_frame(n_symbols: int = 3, n_days: int = 800, seed: int = 0) -> pd.DataFrame:
+    """Frame whose features are slow exponential moving averages of one noise stream per symbol
+    (unit variance): a masked cell is well predicted by its neighbours in time and by the other
+    features, the structure masked pretraining should learn."""
+    frame = ar1_frame(n_symbols, n_days, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    noise = rng.standard_normal((n_symbols, n_days, 1)).repeat(len(FEATURES), axis=2)
+    smooth = np.empty_like(noise)
+    alphas = np.array([0.05, 0.1, 0.2])                                        # one decay per feature
+    smooth[:, 0] = noise[:, 0]
+    for t in range(1, n_days):  # EMA recursion along time (test data only)
+        smooth[:, t] = (1 - alphas) * smooth[:, t - 1] + alphas * noise[:, t]
+    smooth /= smooth.std(axis=1, keepdims=True)
+    for j, name in enumerate(FEATURES):
+        frame[name] = smooth[:, :, j].ravel().astype(np.float32)             # symbol-major rows
+    frame["valid"] = True
+    return frame
