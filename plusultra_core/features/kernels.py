@@ -208,10 +208,13 @@ def rolling_mad(x: np.ndarray, w: int) -> np.ndarray:
     out = np.full((t, s), np.nan)
     if t < w:
         return out
-    view = sliding_window_view(x, w, axis=0)                   # [T-w+1, S, w]
-    for r0 in range(0, view.shape[0], CHUNK_ROWS):
+    mean = rolling_mean(x, w)[w - 1:]                             # [T-w+1, S]
+    view = sliding_window_view(x, w, axis=0)                   # [T-w+1, S, w], no copy
+    for r0 in range(0, view.shape[0], CHUNK_ROWS):             # loop over row chunks only
         v = view[r0:r0 + CHUNK_ROWS]
-        out[w - 1 + r0:w - 1 + r0 + v.shape[0]] = np.abs(v - v.mean(axis=-1, keepdims=True)).mean(axis=-1)
+        dev = np.subtract(v, mean[r0:r0 + v.shape[0], :, None])  # one temporary, reused
+        np.abs(dev, out=dev)
+        out[w - 1 + r0:w - 1 + r0 + v.shape[0]] = dev.sum(axis=-1) / w
     return out
 
 

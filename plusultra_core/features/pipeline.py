@@ -97,20 +97,21 @@ class FeaturePipeline:
         blocked = set(self._missing_all(panel.columns))  # hidden dependencies included
         runnable = [s for s in self.order if s.name not in blocked]
         last_use = _last_use(runnable)
-        result: dict[str, np.ndarray] = {}
-        wanted = set(outputs)
+        # one [N, F] block filled column by column -> a DataFrame without re-consolidation
+        result = np.empty((len(panel), len(outputs)))
+        column_of = {name: j for j, name in enumerate(outputs)}
         for i, spec in enumerate(runnable):
             values = np.asarray(spec.fn(ctx), dtype=np.float64)
             if values.shape != ctx.shape:
                 raise ValueError(f"feature {spec.name!r} returned shape {values.shape}, "
                                  f"expected {ctx.shape}")
             ctx.put(spec.name, values)
-            if spec.name in wanted:
-                result[spec.name] = ctx.gather(values)              # [L, S] -> [N]
+            if spec.name in column_of:
+                result[:, column_of[spec.name]] = ctx.gather(values)  # [L, S] -> [N]
             for dep in spec.depends_on + (spec.name,):            # free what nobody reads later
                 if last_use.get(dep, -1) <= i and dep not in panel.columns:
                     ctx.drop(dep)
-        return pd.DataFrame({n: result[n] for n in outputs}, index=panel.index)
+        return pd.DataFrame(result, index=panel.index, columns=outputs, copy=False)
 
 
 def _last_use(specs: list[FeatureSpec]) -> dict[str, int]:
