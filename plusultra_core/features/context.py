@@ -150,6 +150,11 @@ def _check_index(panel: pd.DataFrame) -> None:
             f"feature input index level 0 must be datetime64 timestamps, got "
             f"{index.levels[0].dtype}", table=PANEL_TABLE, column=str(index.names[0]),
             check="datetime64")
+    for level in (0, 1):
+        if (np.asarray(index.codes[level]) < 0).any():
+            raise DataValidationError(
+                f"feature input has missing (NaN) {index.names[level] or f'level {level}'} keys",
+                table=PANEL_TABLE, column=str(index.names[level]), check="not_null")
     dup = index.duplicated()
     if dup.any():
         cases = index[dup][:5].to_frame(index=False)

@@ -127,6 +127,11 @@ def test_bad_panel_index_is_rejected(panel):
     with pytest.raises(DataValidationError, match="2 duplicate") as err:
         FeaturePipeline(names=["ret_1d"]).transform_panel(dup)
     assert err.value.check == "unique" and len(err.value.failure_cases) == 2
+    keys = panel.index.to_frame(index=False).iloc[:4]
+    keys.loc[1, "symbol"] = None
+    no_symbol = pd.DataFrame({"close": np.ones(4)}, index=pd.MultiIndex.from_frame(keys))
+    with pytest.raises(DataValidationError, match="missing .*symbol"):
+        FeaturePipeline(names=["ret_1d"]).transform_panel(no_symbol)
 
 
 def test_unsorted_panel_gives_the_same_values(panel):
