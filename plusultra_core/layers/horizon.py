@@ -20,13 +20,13 @@ from plusultra_core.layers.feedforward import ResidualFeedForward
 
 
 class _QueryBlock(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float, ff_mult: int):
+    def __init__(self, d_model: int, n_heads: int, dropout: float, ff_mult: int, attn_dropout: float):
         super().__init__()
         self.norm_q = nn.LayerNorm(d_model)
         self.norm_m = nn.LayerNorm(d_model)
-        self.cross = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross = MultiHeadAttention(d_model, n_heads, attn_dropout)
         self.norm_s = nn.LayerNorm(d_model)
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, attn_dropout)
         self.ffn = ResidualFeedForward(d_model, ff_mult, dropout)
         self.drop = nn.Dropout(dropout)
 
@@ -37,16 +37,20 @@ class _QueryBlock(nn.Module):
 
 
 class HorizonDecoder(nn.Module):
-    """``memory [B, S, D] -> [B, H, D]`` with ``horizon`` learned queries."""
+    """``memory [B, S, D] -> [B, H, D]`` with ``horizon`` learned queries.
+
+    ``dropout`` applies to residual branches; ``attn_dropout`` to attention weights (keep it 0 on
+    CPU: any attention dropout makes SDPA fall back to its slower unfused path).
+    """
 
     def __init__(self, d_model: int, n_heads: int, horizon: int, dropout: float = 0.0,
-                 ff_mult: int = 4, n_layers: int = 1):
+                 ff_mult: int = 4, n_layers: int = 1, *, attn_dropout: float = 0.0):
         super().__init__()
         if horizon < 1 or n_layers < 1:
             raise ValueError(f"horizon ({horizon}) and n_layers ({n_layers}) must be >= 1")
         self.queries = nn.Parameter(torch.randn(horizon, d_model) * 0.02)   # [H, D]
         self.anchor = nn.Linear(d_model, d_model)
-        self.blocks = nn.ModuleList(_QueryBlock(d_model, n_heads, dropout, ff_mult)
+        self.blocks = nn.ModuleList(_QueryBlock(d_model, n_heads, dropout, ff_mult, attn_dropout)
                                     for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
 

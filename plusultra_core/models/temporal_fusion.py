@@ -44,7 +44,8 @@ class TemporalFusionConfig:
     n_heads: int = 4             # attention heads (must divide d_model)
     encoder_layers: int = 2      # transformer layers over the history
     decoder_layers: int = 1      # future-query layers (self-attn + cross-attn + GRN)
-    dropout: float = 0.1
+    dropout: float = 0.1         # residual / GRN dropout
+    attn_dropout: float = 0.0    # on attention weights; > 0 forces SDPA's slower math path on CPU
     ff_mult: int = 2             # GRN hidden width = ff_mult * d_model
     max_len: int = 512           # longest context T accepted
     causal: bool = True          # encoder attends only to the past (steps[t] uses x[<= t])
@@ -58,8 +59,8 @@ class TemporalFusionConfig:
                              f"({self.decoder_layers}) must be >= 1")
         if self.ff_mult < 1 or self.max_len < 1 or self.var_dim < 1:
             raise ValueError("ff_mult, max_len and var_dim must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.attn_dropout < 1.0):
+            raise ValueError(f"dropout ({self.dropout}) and attn_dropout ({self.attn_dropout}) must be in [0, 1)")
 
 
 class GatedAddNorm(nn.Module):
@@ -81,7 +82,7 @@ class EncoderLayer(nn.Module):
     def __init__(self, cfg: TemporalFusionConfig):
         super().__init__()
         self.causal = cfg.causal
-        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout)
         self.attn_gate = GatedAddNorm(cfg)
         self.grn = GatedResidualNetwork(cfg.d_model, cfg.ff_mult * cfg.d_model, cfg.d_model, cfg.dropout)
 
@@ -96,9 +97,9 @@ class DecoderLayer(nn.Module):
 
     def __init__(self, cfg: TemporalFusionConfig):
         super().__init__()
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout)
         self.self_gate = GatedAddNorm(cfg)
-        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
+        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout)
         self.cross_gate = GatedAddNorm(cfg)
         self.grn = GatedResidualNetwork(cfg.d_model, cfg.ff_mult * cfg.d_model, cfg.d_model, cfg.dropout)
 

@@ -46,7 +46,8 @@ class TemporalBackboneConfig:
     dilations: tuple[int, ...] = (1, 2, 4)  # layer i convolves with dilation dilations[i % len]
     kernel_size: int = 3                    # dilated conv kernel (in tokens)
     ff_mult: int = 4                        # FFN hidden width = ff_mult * d_model
-    dropout: float = 0.1
+    dropout: float = 0.1                    # residual / FFN / embedding dropout
+    attn_dropout: float = 0.0               # on attention weights; > 0 forces SDPA's slower math path on CPU
     patch_len: int = 8                      # steps per patch (and conv width of step mode)
     patch_stride: int = 4                   # steps between patch starts (<= patch_len)
     token_mode: str = "patch"               # "patch": one token per patch; "step": one per bar
@@ -64,8 +65,8 @@ class TemporalBackboneConfig:
             raise ValueError(f"dilations must be a non-empty list of positive integers, got {self.dilations}")
         if self.kernel_size < 1 or self.ff_mult < 1 or self.max_len < 1:
             raise ValueError("kernel_size, ff_mult and max_len must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.attn_dropout < 1.0):
+            raise ValueError(f"dropout ({self.dropout}) and attn_dropout ({self.attn_dropout}) must be in [0, 1)")
         if self.token_mode not in TOKEN_MODES:
             raise ValueError(f"token_mode must be one of {TOKEN_MODES}, got {self.token_mode!r}")
         if self.patch_len < 1 or not 1 <= self.patch_stride <= self.patch_len:
@@ -80,7 +81,7 @@ class TemporalBlock(nn.Module):
         super().__init__()
         self.causal = cfg.causal
         self.norm_attn = nn.LayerNorm(cfg.d_model)
-        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.n_heads, cfg.attn_dropout)
         self.norm_conv = nn.LayerNorm(cfg.d_model)
         self.conv = DilatedTemporalConv(cfg.d_model, cfg.kernel_size, dilation,
                                         causal=cfg.causal, dropout=cfg.dropout)
@@ -116,7 +117,7 @@ class TemporalHybridBackbone(nn.Module):
         # patch tokens mapped back to steps get their own norm (they mix token and raw-input paths)
         self.step_norm = nn.LayerNorm(D) if cfg.token_mode == "patch" else nn.Identity()
         self.decoder = HorizonDecoder(D, cfg.n_heads, horizon, cfg.dropout, cfg.ff_mult,
-                                      cfg.decoder_layers)
+                                      cfg.decoder_layers, attn_dropout=cfg.attn_dropout)
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         """``x: [B, T, F]`` float32 with ``T <= max_len`` (``T`` may change between calls)."""
