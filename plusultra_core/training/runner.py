@@ -43,19 +43,17 @@ def build_frame_from_db(data: DataConfig) -> tuple[pd.DataFrame, list[str]]:
     dataset = SQLiteMarketDataset(data.db_path)
     panel = dataset.load_panel(symbols=list(data.symbols) if data.symbols else None,
                                start=data.start, end=data.end)
-    names = list(data.feature_names) if data.feature_names else None
-    if names is not None and data.return_column not in names:
-        # the target stream is a feature too; compute it without feeding it to the model
-        pipeline = FeaturePipeline(names=[*names, data.return_column])
-        inputs = names
-    else:
-        pipeline = FeaturePipeline(names=names, tags=list(data.feature_tags) if data.feature_tags else None)
-        inputs = None
+    selection = FeaturePipeline(names=list(data.feature_names) if data.feature_names else None,
+                                tags=list(data.feature_tags) if data.feature_tags else None)
+    wanted = list(selection.feature_names)
+    # the target stream is a feature too: compute it even when it is not a model input
+    pipeline = selection if data.return_column in wanted else FeaturePipeline(names=[*wanted, data.return_column])
     features = pipeline.transform_panel(panel)
-    if inputs is None:
-        inputs = list(pipeline.feature_names)
-    if data.return_column not in features.columns:
-        raise ConfigError(f"selected features do not include the return column '{data.return_column}'")
+    # features whose inputs the database lacks (e.g. no VIX series) are skipped by the pipeline
+    inputs = [name for name in wanted if name in features.columns]
+    if not inputs or data.return_column not in features.columns:
+        raise ConfigError(f"feature selection (names={data.feature_names}, tags={data.feature_tags}) "
+                          f"yields inputs {inputs} and no '{data.return_column}' column")
     return build_window_frame(features, inputs, return_column=data.return_column), inputs
 
 
@@ -146,6 +144,8 @@ def run_pretraining(cfg: PretrainConfig, frame: pd.DataFrame | None = None, *,
 
 def _check_parent_features(path: str, names: Sequence[str]) -> None:
     """The warm-start checkpoint must have seen the same features in the same order."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"pretrained checkpoint not found: {path}")
     meta = read_sidecar(path)
     parent_hash = meta.get("feature_hash")
     if parent_hash and parent_hash != feature_hash(names):
