@@ -49,43 +49,61 @@ def naive_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None)
     return torch.stack(out, dim=1)
 
 
-def _hillis_steele_(a: torch.Tensor, b: torch.Tensor, dim: int) -> None:
-    """In place: ``b`` becomes the inclusive scan along ``dim``, ``a`` the cumulative product."""
+def _hillis_steele(a: torch.Tensor, b: torch.Tensor, dim: int, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inclusive scan of ``b`` and cumulative product of ``a`` along ``dim`` (new tensors).
+
+    Forward: ``b[t] <- b[t] + a[t] b[t-k]``, ``a[t] <- a[t] a[t-k]`` for ``k = 1, 2, 4, ...``
+    (reverse: ``t+k``). Ping-pong buffers with fused ``addcmul(out=)``: the source and
+    destination ranges overlap, so an in-place update would read half-updated values.
+    """
     n = a.shape[dim]
     k = 1
     while k < n:
-        # b[t] <- b[t] + a[t] b[t-k];  a[t] <- a[t] a[t-k]   (t >= k). Temporaries first: the
-        # source and destination slices overlap, so an in-place fused op would read updated values.
-        a_hi, a_lo = a.narrow(dim, k, n - k), a.narrow(dim, 0, n - k)
-        tb = a_hi * b.narrow(dim, 0, n - k)
-        ta = a_hi * a_lo
-        b.narrow(dim, k, n - k).add_(tb)
-        a_hi.copy_(ta)
+        m = n - k
+        # destination [k, n) reading [0, m) forward; destination [0, m) reading [k, n) reverse
+        dst, src = (k, 0) if not reverse else (0, k)
+        keep = 0 if not reverse else m                      # the k entries that stay as they are
+        a2, b2 = torch.empty_like(a), torch.empty_like(b)
+        a2.narrow(dim, keep, k).copy_(a.narrow(dim, keep, k))
+        b2.narrow(dim, keep, k).copy_(b.narrow(dim, keep, k))
+        a_dst = a.narrow(dim, dst, m)
+        torch.addcmul(b.narrow(dim, dst, m), a_dst, b.narrow(dim, src, m), out=b2.narrow(dim, dst, m))
+        torch.mul(a_dst, a.narrow(dim, src, m), out=a2.narrow(dim, dst, m))
+        a, b = a2, b2
         k *= 2
+    return a, b
 
 
-def _parallel_scan(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
-    """No-autograd chunked scan over dim 1 of same-shaped ``a, b: [B, T, *S]`` -> ``h [B, T, *S]``."""
+def _parallel_scan(a: torch.Tensor, b: torch.Tensor, chunk: int, reverse: bool = False) -> torch.Tensor:
+    """No-autograd chunked scan over dim 1 of same-shaped ``a, b: [B, T, *S]`` -> ``h [B, T, *S]``.
+
+    ``reverse=True`` computes ``h_t = a_t h_{t+1} + b_t`` (used by the backward pass).
+    """
     B, T = b.shape[:2]
     rest = b.shape[2:]
     if T <= chunk:
-        a, b = a.clone(), b.clone()
-        _hillis_steele_(a, b, 1)
-        return b
+        return _hillis_steele(a, b, 1, reverse)[1]
     nc = math.ceil(T / chunk)
     pad = nc * chunk - T
     if pad:
-        # padding at the *end* (a=1, b=0) cannot change any real step: the scan only looks back
-        a = torch.cat([a, a.new_ones((B, pad, *rest))], dim=1)
-        b = torch.cat([b, b.new_zeros((B, pad, *rest))], dim=1)
-    a = a.reshape(B, nc, chunk, *rest).clone()                 # [B, nc, L, *S]
-    b = b.reshape(B, nc, chunk, *rest).clone()
-    _hillis_steele_(a, b, 2)                                   # within-chunk cumprod / scan
-    # state at the end of each chunk = scan over chunks of (A_cum[last], h_within[last])
-    ends = _parallel_scan(a[:, :, -1], b[:, :, -1], chunk)     # [B, nc, *S]
-    # chunk c (>0) starts from the end state of chunk c-1
-    b[:, 1:] += a[:, 1:] * ends[:, :-1].unsqueeze(2)
-    return b.reshape(B, nc * chunk, *rest)[:, :T]
+        # pad where the scan never looks from a real step (a=1, b=0): the end going forward,
+        # the front going backward
+        ones, zeros = a.new_ones((B, pad, *rest)), b.new_zeros((B, pad, *rest))
+        a = torch.cat([a, ones] if not reverse else [ones, a], dim=1)
+        b = torch.cat([b, zeros] if not reverse else [zeros, b], dim=1)
+    a = a.reshape(B, nc, chunk, *rest)                          # [B, nc, L, *S]
+    b = b.reshape(B, nc, chunk, *rest)
+    a, b = _hillis_steele(a, b, 2, reverse)                     # within-chunk cumprod / scan
+    # state leaving each chunk (its last step; its first going backward) = scan over chunks
+    edge = -1 if not reverse else 0
+    ends = _parallel_scan(a[:, :, edge], b[:, :, edge], chunk, reverse)   # [B, nc, *S]
+    # each chunk starts from the neighbouring chunk's end state (in place: no overlap)
+    if not reverse:
+        b[:, 1:].addcmul_(a[:, 1:], ends[:, :-1].unsqueeze(2))
+    else:
+        b[:, :-1].addcmul_(a[:, :-1], ends[:, 1:].unsqueeze(2))
+    b = b.reshape(B, nc * chunk, *rest)
+    return b[:, :T] if not reverse else b[:, pad:]
 
 
 class _LinearScan(torch.autograd.Function):
@@ -101,11 +119,21 @@ class _LinearScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h):
         a, h = ctx.saved_tensors
-        # g_t = grad_h_t + conj(a_{t+1}) g_{t+1}: a forward scan on the time-reversed sequence
-        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1).conj()
-        g = _parallel_scan(a_next.flip(1), grad_h.contiguous().flip(1), ctx.chunk).flip(1)
-        h_prev = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], dim=1)
-        grad_a = g * h_prev.conj() if ctx.needs_input_grad[0] else None
+        grad_h = grad_h.contiguous()
+        # g_t = grad_h_t + conj(a_{t+1}) g_{t+1}, g_{T-1} = grad_h_{T-1}: a reverse scan over
+        # t < T-1 with the last step folded in as the boundary state
+        g = torch.empty_like(grad_h)
+        g[:, -1] = grad_h[:, -1]
+        if h.shape[1] > 1:
+            a_next = a[:, 1:].conj()
+            b_rev = grad_h[:, :-1].clone()
+            b_rev[:, -1].addcmul_(a_next[:, -1], grad_h[:, -1])
+            g[:, :-1] = _parallel_scan(a_next, b_rev, ctx.chunk, reverse=True)
+        grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_a = torch.empty_like(g)
+            grad_a[:, 0] = 0                                   # h_{-1} = 0 (h0 is folded into b)
+            torch.mul(g[:, 1:], h[:, :-1].conj(), out=grad_a[:, 1:])
         return grad_a, g, None
 
 
@@ -211,7 +239,9 @@ class DiagonalSSM(nn.Module):
             a = torch.exp(dt.unsqueeze(-1) * A)                   # [B, T, D, N] zero-order hold
             b = (dt * u32).unsqueeze(-1) * Bt                     # [B, T, D, N] Euler for B
             h = linear_scan(a, b, chunk=self.chunk)               # [B, T, D, N]
-            y = (h * Ct).sum(-1)                                  # [B, T, D]
+            # contract N without materialising h * C: [B, T, D, N] x [B, T, N] -> [B, T, D]
+            y = torch.einsum("btdn,btn->btd", h, Ct[:, :, 0]) if self.selective else \
+                torch.einsum("btdn,dn->btd", h, Ct)
             y = (y.real if self.is_complex else y) + self.D_skip * u32
         y = y.to(u.dtype) * F.silu(z)                             # gate [B, T, D]
         return self.dropout(self.out_proj(y))

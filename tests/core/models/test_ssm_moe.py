@@ -66,6 +66,19 @@ def test_scan_gradients_match_autograd_of_naive_and_gradcheck():
     assert torch.autograd.gradcheck(lambda a, b: linear_scan(a, b, chunk=4), (ac, bc))
 
 
+@pytest.mark.parametrize("T, chunk", [(100, 4), (33, 8)])
+def test_scan_backward_equals_autograd_through_naive_recurrence(T, chunk):
+    # long enough that the reverse scan of the backward pass pads and recurses over chunks
+    g = torch.Generator().manual_seed(T)
+    a = torch.rand(2, T, 3, dtype=torch.float64, generator=g).requires_grad_()
+    b = torch.randn(2, T, 3, dtype=torch.float64, generator=g).requires_grad_()
+    w = torch.randn(2, T, 3, dtype=torch.float64, generator=g)
+    grads = torch.autograd.grad((linear_scan(a, b, chunk=chunk) * w).sum(), (a, b))
+    ref = torch.autograd.grad((naive_scan(a, b) * w).sum(), (a, b))
+    for got, want in zip(grads, ref):
+        torch.testing.assert_close(got, want)
+
+
 def test_scan_gradient_finite_at_length_512():
     a = torch.rand(2, 512, 4).requires_grad_()
     b = torch.randn(2, 512, 4).requires_grad_()
