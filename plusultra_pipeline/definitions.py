@@ -19,7 +19,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> Definitions:
     history = history_partitions(settings.history)
     market_db, validated_bars = build_ingest_assets(settings, history)
     feature_panel, window_tensors = build_feature_assets(settings, history)
-    history_job = build_history_job(history)
+    history_job = build_history_job()
     return Definitions(
         assets=[market_db, validated_bars, feature_panel, window_tensors],
         jobs=[history_job],

@@ -35,8 +35,8 @@ def stale_partitions(dataset, shard_of: dict[str, str], store, period: str) -> l
     current = shard_fingerprints(dataset.partition_fingerprints(period), shard_of, period)
     stale = []
     for ref, fingerprint in current.items():
-        meta = store.read_metadata(VALIDATED_BARS, ref.as_store_key()) or {}
-        if meta.get("fingerprint") != fingerprint:
+        sidecar = store.read_metadata(VALIDATED_BARS, ref.as_store_key()) or {}
+        if sidecar.get("metadata", {}).get("fingerprint") != fingerprint:
             stale.append(ref)
     return sorted(stale, key=lambda r: (r.period, r.shard))
 

@@ -9,10 +9,9 @@ from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_T
 HISTORY_ASSETS = (VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS)
 
 
-def build_history_job(partitions_def):
+def build_history_job():
     return define_asset_job(
         "history_job",
         selection=AssetSelection.assets(*HISTORY_ASSETS),
-        partitions_def=partitions_def,
         description="Validated bars -> feature panel -> window tensors over a symbol × period range, as one run.",
     )

@@ -34,6 +34,7 @@ class HistoryConfig:
 class FeatureSelection:
     names: tuple[str, ...] | None = None  # None: every registered feature
     tags: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()         # names removed from the selection
     strict: bool = False                  # raise instead of skipping features with missing inputs
     max_nan_ratio: float = 0.25           # asset check: warn above this NaN/inf share per feature
 

@@ -27,16 +27,22 @@ from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 
 NAN_CHECK = "feature_nan_ratio"
+RETURN_COLUMN = "ret_1d"  # the 1-day return feature the window stage turns into targets
 FINITE_CHECK = "window_values_finite"
 BARS_PER_MONTH = 21  # trading days, to turn a feature lookback (rows) into history periods
 
 
 def feature_pipeline(settings: PipelineSettings):
-    from plusultra_core.features import FeaturePipeline
+    """The configured FeaturePipeline: names and/or tags, minus ``exclude`` (unknown names fail)."""
+    from plusultra_core.features import DEFAULT_REGISTRY, FeaturePipeline
 
     sel = settings.features
-    return FeaturePipeline(names=list(sel.names) if sel.names else None,
-                           tags=list(sel.tags) if sel.tags else None, strict=sel.strict)
+    specs = DEFAULT_REGISTRY.select(names=list(sel.names) if sel.names else None,
+                                    tags=list(sel.tags) if sel.tags else None)
+    if sel.exclude:
+        DEFAULT_REGISTRY.select(names=list(sel.exclude))  # unknown excluded names are an error too
+    names = [s.name for s in specs if s.name not in set(sel.exclude)]
+    return FeaturePipeline(names=names, strict=sel.strict)
 
 
 def lookback_periods(settings: PipelineSettings) -> int:
@@ -65,7 +71,8 @@ def nan_ratios_after_warmup(features: pd.DataFrame) -> pd.Series:
     started = finite.groupby(level="symbol").cummax()  # True from a symbol's first finite value on
     counted = started.sum()
     missing = (started & ~finite).sum()
-    return (missing / counted.where(counted > 0)).fillna(0.0)
+    # a feature that never produced a value (e.g. skipped for a missing input) counts as all missing
+    return (missing / counted.where(counted > 0)).fillna(1.0)
 
 
 def build_feature_assets(settings: PipelineSettings, partitions_def):
@@ -91,13 +98,15 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
         store_ = store.store()
         bars = _read(store_, VALIDATED_BARS, upstream)
         pipeline = feature_pipeline(settings)
-        features = pipeline.transform_panel(bars)
+        columns = [spec.name for spec in pipeline.selected]
+        # same columns in every partition, whatever this range's inputs allowed to compute
+        features = pipeline.transform_panel(bars).reindex(columns=columns)
         shard_of = market_db.shard_map()
         parts = split_partitions(features, shard_of, period, keep=set(refs))
         for ref in refs:
             frame = parts.get(ref, features.iloc[:0])
             store_.write(FEATURE_PANEL, ref.as_store_key(), to_store_frame(frame),
-                         metadata={"features": pipeline.feature_names, "rows": len(frame)})
+                         metadata={"features": columns, "rows": len(frame)})
         own = pd.concat(list(parts.values())) if parts else features.iloc[:0]
         ratios = nan_ratios_after_warmup(own) if len(own) else pd.Series(dtype=float)
         worst = ratios[ratios > settings.features.max_nan_ratio]
@@ -106,8 +115,8 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
             "partitions": len(refs),
             "lookback_partitions_read": len(upstream),
             "date_range": date_range(own),
-            "features": len(pipeline.feature_names),
-            "skipped_features": MetadataValue.json([{"feature": n, "missing": m} for n, m in pipeline.skipped]),
+            "features": len(columns),
+            "skipped_features": MetadataValue.json([{"feature": n, "missing": m} for n, m in pipeline.skipped.items()]),
             "feature_table": MetadataValue.md(pipeline.describe()),
             "store_path": MetadataValue.path(f"{store_.root}/{FEATURE_PANEL}"),
         })
@@ -124,7 +133,8 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
         code_version="1",
         kinds={"numpy", "parquet"},
         check_specs=[AssetCheckSpec(FINITE_CHECK, asset=WINDOW_TENSORS, blocking=True,
-                                    description="Every stored float32 value is finite (non-finite inputs are zeroed and their rows marked invalid).")],
+                                    description="Every stored float32 input is finite (non-finite inputs are zeroed and their rows "
+                                                "marked invalid) and the return is finite on every valid row.")],
     )
     def window_tensors(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
         """Float32 feature rows + 1-day returns + validity mask per symbol × period, ready for zero-copy windowing."""
@@ -141,8 +151,10 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
             part = parts.get(ref, indexed.iloc[:0])
             store_.write(WINDOW_TENSORS, ref.as_store_key(), part.reset_index(),
                          metadata={"features": names, "rows": len(part)})
-        values = frame[names].to_numpy(dtype=np.float32) if len(frame) else np.zeros((0, len(names)), np.float32)
-        finite = bool(np.isfinite(values).all())
+        inputs = [n for n in names if n != RETURN_COLUMN]
+        values = frame[inputs].to_numpy(dtype=np.float32)
+        # inputs are always finite (non-finite -> 0, row invalid); the return is finite wherever valid
+        finite = bool(np.isfinite(values).all()) and bool(np.isfinite(frame.loc[frame["valid"], RETURN_COLUMN]).all())
         valid_ratio = float(frame["valid"].mean()) if len(frame) else 0.0
         yield MaterializeResult(metadata={
             "rows": len(frame),

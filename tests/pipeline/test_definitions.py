@@ -48,8 +48,7 @@ def test_contract_check_is_blocking():
 
 def test_history_lookback_is_a_partition_mapping():
     graph = defs.resolve_asset_graph()
-    node = graph.get(AssetKey("feature_panel"))
-    mapping = node.get_partition_mapping(AssetKey("validated_bars"))
+    mapping = graph.get_partition_mapping(AssetKey("feature_panel"), AssetKey("validated_bars"))
     assert "TimeWindowPartitionMapping" in repr(mapping) and "start_offset=-1" in repr(mapping)
 
 
