@@ -157,7 +157,7 @@ class SQLiteMarketDataset:
             found += validation.sql_violations(conn, "inds", INDICATORS, known_relation="known_symbols")
             validation.raise_for_violations(found, f"{self.path}: extracted rows")
 
-        panel = self._assemble(conn, market)
+        panel = self._assemble(conn)
         if validate:
             validation.validate_frame(panel, "validated_bars")
         return panel
@@ -180,7 +180,7 @@ class SQLiteMarketDataset:
                                     f"symbols: {', '.join(not_tradable)}")
         return wanted
 
-    def _assemble(self, conn, market: pd.DataFrame) -> pd.DataFrame:
+    def _assemble(self, conn) -> pd.DataFrame:
         syms = sorted(r[0] for r in conn.execute("SELECT DISTINCT symbol FROM bars "
                                                  "WHERE symbol IN (SELECT symbol FROM known_symbols)").fetchall())
         conn.register("codes", pd.DataFrame({"symbol": syms, "code": np.arange(len(syms), dtype=np.int32)}))
@@ -198,65 +198,65 @@ class SQLiteMarketDataset:
         index = pd.MultiIndex(levels=[pd.DatetimeIndex(uniq_ts), pd.Index(syms, dtype="str")],
                               codes=[ts_codes, sym_codes], names=["timestamp", "symbol"], verify_integrity=False)
         columns = {c: _float64(arr[c]) for c in PRICE_COLUMNS}
-        if n:
-            # [N] int64 key, increasing along the panel: locates (timestamp, symbol) pairs
-            key = ts_codes * len(syms) + sym_codes
-            columns.update(self._indicator_columns(conn, uniq_ts, key, len(syms)))
-            columns.update(self._market_columns(conn, market, uniq_ts, ts_codes))
-        else:
-            columns.update({c: np.empty(0) for c in self._empty_extra_columns(conn, market)})
+        ind_names, mkt_fields = self._extra_columns(conn)
+        # [N] int64 key, increasing along the panel: locates (timestamp, symbol) pairs
+        key = ts_codes * len(syms) + sym_codes
+        columns.update(self._indicator_columns(conn, ind_names, uniq_ts, key, len(syms)))
+        columns.update(self._market_columns(conn, mkt_fields, uniq_ts, ts_codes))
         # copy=False: each fetched array becomes its column as is, no stacking into one block
         return pd.DataFrame(columns, index=index, copy=False)
 
-    def _indicator_names(self, conn) -> list[str]:
-        return sorted(r[0] for r in conn.execute(
-            "SELECT DISTINCT name FROM inds WHERE symbol IN (SELECT symbol FROM codes)").fetchall())
+    def _extra_columns(self, conn) -> tuple[list[str], list[tuple[str, str]]]:
+        """Indicator names of tradable symbols and market-wide (symbol, name) fields, over the
+        whole database: every partition of a panel gets the same columns, whatever its range."""
+        rows = conn.execute(
+            f"SELECT DISTINCT m.symbol IS NOT NULL AS mkt, m.symbol, i.name FROM {MARKET}.{INDICATORS} i "
+            "LEFT JOIN market_frame m USING (symbol)").fetchall()
+        ind_names = sorted({name for mkt, _, name in rows if not mkt})
+        fields = sorted({(sym, name) for mkt, sym, name in rows if mkt})
+        cols = [market_column(s, n) for s, n in fields]
+        if len(set(cols)) != len(cols):
+            raise ContractError(f"{self.path}: market-wide fields collide on panel columns: "
+                                f"{sorted(c for c in cols if cols.count(c) > 1)}")
+        return ind_names, fields
 
-    def _indicator_columns(self, conn, uniq_ts: np.ndarray, key: np.ndarray, n_sym: int) -> dict:
-        names = self._indicator_names(conn)
-        if not names:
-            return {}
-        conn.register("names", pd.DataFrame({"name": names, "ncode": np.arange(len(names), dtype=np.int32)}))
-        arr = conn.execute("SELECT i.ts, k.code, n.ncode, i.value FROM inds i JOIN codes k USING (symbol) "
-                           "JOIN names n USING (name) WHERE i.ts IS NOT NULL").fetchnumpy()
-        its = np.asarray(arr["ts"]).astype("datetime64[ns]")
-        # [M] position of each indicator row's timestamp among the panel's timestamps
-        pos = np.minimum(np.searchsorted(uniq_ts, its), len(uniq_ts) - 1)
-        hit = uniq_ts[pos] == its
-        ikey = pos * n_sym + np.asarray(arr["code"], dtype=np.int64)
-        row = np.minimum(np.searchsorted(key, ikey), len(key) - 1)
-        hit &= key[row] == ikey  # indicator rows on dates without a bar are dropped
+    def _indicator_columns(self, conn, names: list[str], uniq_ts: np.ndarray, key: np.ndarray,
+                           n_sym: int) -> dict:
         out = np.full((len(key), len(names)), np.nan)  # [N, n_names]
-        values = _float64(arr["value"])
-        out[row[hit], np.asarray(arr["ncode"], dtype=np.int64)[hit]] = values[hit]
+        if len(key) and names:
+            conn.register("names", pd.DataFrame({"name": names, "ncode": np.arange(len(names), dtype=np.int32)}))
+            arr = conn.execute("SELECT i.ts, k.code, n.ncode, i.value FROM inds i JOIN codes k USING (symbol) "
+                               "JOIN names n USING (name) WHERE i.ts IS NOT NULL").fetchnumpy()
+            its = np.asarray(arr["ts"]).astype("datetime64[ns]")
+            # [M] position of each indicator row's timestamp among the panel's timestamps
+            pos = np.minimum(np.searchsorted(uniq_ts, its), len(uniq_ts) - 1)
+            hit = uniq_ts[pos] == its
+            ikey = pos * n_sym + np.asarray(arr["code"], dtype=np.int64)
+            row = np.minimum(np.searchsorted(key, ikey), len(key) - 1)
+            hit &= key[row] == ikey  # indicator rows on dates without a bar are dropped
+            out[row[hit], np.asarray(arr["ncode"], dtype=np.int64)[hit]] = _float64(arr["value"])[hit]
         return {f"ind_{name}": out[:, j] for j, name in enumerate(names)}
 
-    def _market_rows(self, conn) -> pd.DataFrame:
+    def _market_columns(self, conn, fields: list[tuple[str, str]], uniq_ts: np.ndarray,
+                        ts_codes: np.ndarray) -> dict:
         # availability = observation + publication lag; ordered for the as-of search below
-        return conn.execute(
+        rows = conn.execute(
             "SELECT i.symbol, i.name, i.ts + to_days(CAST(m.publication_lag_days AS INTEGER)) AS avail, i.value "
             "FROM inds i JOIN market_frame m USING (symbol) WHERE i.ts IS NOT NULL "
             "ORDER BY i.symbol, i.name, avail").df()
-
-    def _market_columns(self, conn, market: pd.DataFrame, uniq_ts: np.ndarray, ts_codes: np.ndarray) -> dict:
-        rows = self._market_rows(conn)
+        groups = dict(iter(rows.groupby(["symbol", "name"], sort=True))) if len(rows) else {}
         out = {}
         # one iteration per market-wide field (a handful of columns), vectorised over time
-        for (sym, name), grp in rows.groupby(["symbol", "name"], sort=True):
-            col = market_column(sym, name)
-            if col in out:
-                raise ContractError(f"{self.path}: market-wide fields collide on panel column '{col}'")
+        for sym, name in fields:
+            grp = groups.get((sym, name))
+            if grp is None or not len(uniq_ts):
+                out[market_column(sym, name)] = np.full(len(ts_codes), np.nan)
+                continue
             avail = grp["avail"].to_numpy("datetime64[ns]")
             idx = np.searchsorted(avail, uniq_ts, side="right") - 1  # latest value public at t
             vals = np.where(idx >= 0, grp["value"].to_numpy("float64")[np.maximum(idx, 0)], np.nan)
-            out[col] = vals[ts_codes]
+            out[market_column(sym, name)] = vals[ts_codes]
         return dict(sorted(out.items()))
-
-    def _empty_extra_columns(self, conn, market) -> list[str]:
-        names = [] if not len(conn.execute("SELECT 1 FROM codes LIMIT 1").fetchall()) else self._indicator_names(conn)
-        rows = self._market_rows(conn)
-        mkt = sorted({market_column(s, n) for s, n in zip(rows["symbol"], rows["name"])})
-        return [f"ind_{n}" for n in names] + mkt
 
     # -- fingerprints ----------------------------------------------------------------------
 
