@@ -14,15 +14,18 @@ from torch import nn
 
 from plusultra_core.training.config import OptimConfig
 
-# Parameter-name fragments that mark "not a projection weight" (learned tokens/queries/positions).
-_NO_DECAY_NAME_PARTS = ("bias", "norm", "embed", "token", "query", "queries", "pos_", "position")
+# Fragments of a parameter's own (last) name that mark "not a projection weight": learned
+# tokens, future queries, positional tables, per-variable embedding tables, biases of any shape.
+_NO_DECAY_LEAF_PARTS = ("bias", "norm", "token", "queries", "pos", "embed_")
 
 
 def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     """Split trainable parameters into a decayed and a non-decayed group.
 
-    No decay for: parameters of normalisation and embedding layers, 1-d tensors (biases, gains,
-    per-feature vectors), and names that look like learned tokens/queries/positions.
+    No decay for: parameters of normalisation and ``nn.Embedding`` layers, 1-d tensors (biases,
+    gains, per-feature vectors), and parameters whose own name looks like a learned token, query,
+    positional or embedding table (``decoder.queries``, ``mask_token``, ``vsn.embed_weight``).
+    Projection weights inside an embedding *module* (``embed.proj.weight``) are decayed.
     """
     no_decay_ids: set[int] = set()
     for mod in module.modules():
@@ -34,9 +37,9 @@ def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
         if not param.requires_grad or id(param) in seen:
             continue  # tied weights appear once
         seen.add(id(param))
-        lowered = name.lower()
+        leaf = name.rsplit(".", 1)[-1].lower()
         if (id(param) in no_decay_ids or param.ndim < 2
-                or any(part in lowered for part in _NO_DECAY_NAME_PARTS)):
+                or any(part in leaf for part in _NO_DECAY_LEAF_PARTS)):
             no_decay.append(param)
         else:
             decay.append(param)

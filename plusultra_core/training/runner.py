@@ -80,6 +80,10 @@ def _restore_best(trainer, module) -> float | None:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         module.load_state_dict(blob["state_dict"])
         os.unlink(path)  # the plain-state checkpoint written below replaces it
+        try:
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass  # not empty: something else lives there
     score = getattr(callback, "best_model_score", None)
     return float(score) if score is not None else None
 

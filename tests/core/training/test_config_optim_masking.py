@@ -51,6 +51,12 @@ def test_parameter_groups_exclude_norms_biases_embeddings():
     assert groups[0]["weight_decay"] == 0.1 and groups[1]["weight_decay"] == 0.0
     assert decay == {id(model[1].weight), id(model[3].weight)}
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    # learned queries / positional tables are not decayed; a projection inside "embed" is
+    model.queries = nn.Parameter(torch.zeros(2, 4))
+    model.pos = nn.Parameter(torch.zeros(8, 4))
+    model.embed = nn.Linear(4, 4)
+    decay = {id(p) for p in parameter_groups(model, 0.1)[0]["params"]}
+    assert id(model.queries) not in decay and id(model.pos) not in decay and id(model.embed.weight) in decay
 
 
 def test_warmup_then_cosine_schedule():
