@@ -54,10 +54,17 @@ def measure(fn: Callable, *args, **kwargs) -> Measurement:
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, args, kwargs, queue))
     proc.start()
-    result = queue.get()
+    import queue as _queue
+
+    while True:  # poll, so a child that dies without reporting cannot hang the parent
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except _queue.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"benchmark child for {getattr(fn, '__name__', fn)} "
+                                   f"exited {proc.exitcode} without a result")
     proc.join()
-    if proc.exitcode != 0:
-        raise RuntimeError(f"benchmark child for {getattr(fn, '__name__', fn)} exited {proc.exitcode}")
     return result
 
 

@@ -39,6 +39,46 @@ class FeatureSelection:
     max_nan_ratio: float = 0.25           # asset check: warn above this NaN/inf share per feature
 
 
+CADENCES = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "weekly": "0 0 * * 1"}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    cadence: str = "monthly"            # retraining cadence = cutoff partitions: monthly | quarterly | weekly
+    first_cutoff: str = "2018-01-01"    # first cutoff partition (YYYY-MM-DD)
+    purge_bars: int = 10                # bars before each cutoff that no model of that cutoff sees
+    pretrain_config: str = "configs/pretrain.yaml"
+    train_config: str = "configs/train.yaml"
+    architecture: str | None = None     # override model.architecture of both configs
+    max_epochs: int | None = None       # override trainer.max_epochs of both configs
+    warm_start_from_previous: bool = False  # incremental retraining: start from the previous cutoff
+
+    def __post_init__(self):
+        if self.cadence not in CADENCES:
+            raise ConfigError(f"training.cadence '{self.cadence}' is not one of {', '.join(CADENCES)}")
+        if self.purge_bars < 0:
+            raise ConfigError(f"training.purge_bars must be >= 0, got {self.purge_bars}")
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    cost_bps: float = 5.0               # transaction cost on |position change|, model and baselines alike
+    baselines: tuple[str, ...] = ("buy_and_hold", "momentum", "linear")
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    first_day: str = "2018-01-02"       # first trading-day partition (YYYY-MM-DD)
+    export_predictions: bool = False    # also write rows to the SQLite `predictions` table
+    schedule_hour_utc: int = 22         # daily inference after the close (weekdays)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    cutoffs: tuple[str, ...] = ("2018-01-01", "2018-03-01")  # first and last cutoff the demo trains
+    inference_days: tuple[str, ...] = ("2018-01-02", "2018-03-30")  # first and last inference day
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     database: str = ".plusultra/demo.sqlite"
@@ -46,6 +86,10 @@ class PipelineSettings:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     sharding: ShardingConfig = field(default_factory=ShardingConfig)
     features: FeatureSelection = field(default_factory=FeatureSelection)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
 
     @property
     def database_path(self) -> Path:
@@ -54,6 +98,11 @@ class PipelineSettings:
     @property
     def store_path(self) -> Path:
         return Path(self.store_root).expanduser().resolve()
+
+    def project_path(self, relative: str) -> Path:
+        """A config file named relative to the project root (or absolute)."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def load_settings(path: str | Path | None = None, *, environ: dict | None = None) -> PipelineSettings:
