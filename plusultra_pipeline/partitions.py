@@ -55,3 +55,18 @@ def split_key(key) -> tuple[str, str]:
 
 def make_key(shard: str, period: str) -> MultiPartitionKey:
     return MultiPartitionKey({SYMBOL_DIM: shard, PERIOD_DIM: period})
+
+
+def cutoff_partitions(training) -> TimeWindowPartitionsDefinition:
+    """One partition per training cutoff; partition ``C`` covers ``[C, next C)``, its fold's
+    out-of-sample period. ``end_offset=1`` exposes the current (open) period's cutoff."""
+    from plusultra_pipeline.settings import CADENCES
+
+    return TimeWindowPartitionsDefinition(cron_schedule=CADENCES[training.cadence], start=training.first_cutoff,
+                                          fmt="%Y-%m-%d", end_offset=1)
+
+
+def trading_day_partitions(inference) -> TimeWindowPartitionsDefinition:
+    """Weekday calendar (Mon-Fri) of inference days, including today's (``end_offset=1``)."""
+    return TimeWindowPartitionsDefinition(cron_schedule="0 0 * * 1-5", start=inference.first_day,
+                                          fmt="%Y-%m-%d", end_offset=1)

@@ -1,0 +1,57 @@
+"""Fan-in of the window tensors for one training cutoff: one store query, plus its lineage.
+
+A checkpoint at cutoff ``C`` reads every shard × period that starts before ``C`` in ONE DuckDB
+query (``timestamp < C``), then drops each symbol's last ``purge_bars`` rows. The data version
+recorded for lineage hashes the `validated_bars` fingerprints of exactly the partitions read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+from plusultra_core.data.periods import period_bounds
+from plusultra_core.errors import PlusUltraError
+from plusultra_core.history import STORE_DIMS
+from plusultra_core.training.checkpoints import feature_hash
+from plusultra_core.walkforward import last_train_time, training_frame
+from plusultra_pipeline.constants import VALIDATED_BARS, WINDOW_TENSORS
+
+
+@dataclass
+class TrainingData:
+    frame: pd.DataFrame          # window frame rows the cutoff's models may see
+    feature_names: list[str]
+    data_version: str            # hash of the source fingerprints of the partitions read
+    partitions: int
+    train_start: pd.Timestamp | None
+    train_end: pd.Timestamp | None
+
+    def lineage(self) -> dict:
+        return {"data_version": self.data_version, "feature_names": self.feature_names,
+                "feature_hash": feature_hash(self.feature_names), "history_partitions": self.partitions,
+                "train_range": [str(self.train_start.date()) if self.train_start is not None else None,
+                                str(self.train_end.date()) if self.train_end is not None else None]}
+
+
+def load_training_data(store, cutoff, period: str, purge_bars: int) -> TrainingData:
+    """Window-tensor rows before ``cutoff`` minus the purge, as one frame sorted (symbol, timestamp)."""
+    cutoff = pd.Timestamp(cutoff)
+    parts = [p for p in store.list_partitions(WINDOW_TENSORS) if period_bounds(p["period"], period)[0] < cutoff]
+    if not parts:
+        raise PlusUltraError(f"no window_tensors partitions before cutoff {cutoff.date()} in {store.root}; "
+                             "materialise the history assets first")
+    frame = store.read(WINDOW_TENSORS, parts, where="timestamp < $cutoff", params={"cutoff": cutoff},
+                       order_by=["symbol", "timestamp"])
+    frame = frame.drop(columns=[c for c in STORE_DIMS if c in frame.columns])
+    frame = training_frame(frame, cutoff, purge_bars)
+    names = list((store.read_metadata(WINDOW_TENSORS, parts[0]) or {}).get("metadata", {}).get("features", []))
+    prints = []
+    for p in sorted(parts, key=lambda p: (p["shard"], p["period"])):
+        side = store.read_metadata(VALIDATED_BARS, p) or {}
+        prints.append(f"{p['shard']}/{p['period']}={side.get('metadata', {}).get('fingerprint')}")
+    version = hashlib.sha256("|".join(prints).encode()).hexdigest()[:16]
+    start = pd.Timestamp(frame["timestamp"].min()) if len(frame) else None
+    return TrainingData(frame, names, version, len(parts), start, last_train_time(frame))
