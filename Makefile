@@ -35,8 +35,10 @@ $(DAGSTER_HOME):
 demo: venv | $(DAGSTER_HOME)
 	$(BIN)/plusultra demo --db $(DEMO_DB) --config $(DEMO_CONFIG)
 
+# Two xdist workers on two cores, one torch/BLAS thread each: tiny test models run many times
+# slower when each worker also spawns intra-op threads that fight for the same cores.
 test: venv
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 ui: venv | $(DAGSTER_HOME)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -1,17 +1,38 @@
-"""Asset jobs: the history half of the graph as one job, runnable over partition ranges."""
-
-from __future__ import annotations
+"""Asset jobs: history over symbol × period ranges, training and evaluation per cutoff, the
+leaderboard, and inference per trading day."""
 
 from dagster import AssetSelection, define_asset_job
 
-from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_pipeline.constants import (
+    EVALUATION_REPORT,
+    FEATURE_PANEL,
+    INFERENCE_FRAMES,
+    LEADERBOARD,
+    PRETRAINED_CHECKPOINT,
+    SUPERVISED_CHECKPOINT,
+    VALIDATED_BARS,
+    WINDOW_TENSORS,
+)
 
 HISTORY_ASSETS = (VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS)
+TRAINING_ASSETS = (PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT)
 
 
-def build_history_job():
-    return define_asset_job(
-        "history_job",
-        selection=AssetSelection.assets(*HISTORY_ASSETS),
-        description="Validated bars -> feature panel -> window tensors over a symbol × period range, as one run.",
-    )
+def build_jobs() -> dict:
+    return {
+        "history_job": define_asset_job(
+            "history_job", selection=AssetSelection.assets(*HISTORY_ASSETS),
+            description="Validated bars -> feature panel -> window tensors over a symbol × period range, as one run."),
+        "training_job": define_asset_job(
+            "training_job", selection=AssetSelection.assets(*TRAINING_ASSETS),
+            description="Pretrained then supervised checkpoint of one training cutoff."),
+        "evaluation_job": define_asset_job(
+            "evaluation_job", selection=AssetSelection.assets(EVALUATION_REPORT),
+            description="Out-of-sample report of one cutoff's fold (run once its period has ended)."),
+        "leaderboard_job": define_asset_job(
+            "leaderboard_job", selection=AssetSelection.assets(LEADERBOARD),
+            description="One out-of-sample track record per model and baseline over all evaluated folds."),
+        "inference_job": define_asset_job(
+            "inference_job", selection=AssetSelection.assets(INFERENCE_FRAMES),
+            description="Inference frames for a range of trading days, as one run."),
+    }
