@@ -1,0 +1,114 @@
+"""Checks and next-bar alignment shared by the baselines and the fold evaluation.
+
+A window frame (``plusultra_core.windows.build_window_frame``) has one row per (symbol, timestamp)
+with ``ret_1d = close_t / close_{t-1} - 1``. A position decided at the close of ``t`` earns the
+*next* bar's return of the same symbol, so the realised return of row ``i`` is ``ret_1d`` of row
+``i + 1`` when that row belongs to the same symbol, and is unknown (no next bar yet) otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from plusultra_core.errors import ConfigError, DataValidationError
+
+STAGE = "evaluation"
+RETURN_COLUMN = "ret_1d"
+
+
+def to_timestamp(value, name: str) -> pd.Timestamp:
+    """``value`` as a tz-naive pd.Timestamp (UTC if it carried a zone); ConfigError otherwise."""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{STAGE}: {name}={value!r} is not a timestamp") from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"{STAGE}: {name} must not be NaT")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def check_period(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Validated half-open period ``[start, end)``."""
+    start, end = to_timestamp(start, "start"), to_timestamp(end, "end")
+    if not end > start:
+        raise ConfigError(f"{STAGE}: period end {end} must be after start {start} (the period is [start, end))")
+    return start, end
+
+
+def prepare_frame(frame: pd.DataFrame, feature_names: Sequence[str] = (), *,
+                  table: str = "window_frame") -> pd.DataFrame:
+    """Validated copy of a window frame, sorted by (symbol, timestamp), with a fresh RangeIndex.
+
+    Raises DataValidationError naming the column when ``timestamp``, ``symbol``, ``ret_1d`` or a
+    requested feature is missing, or when a (symbol, timestamp) key repeats.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataValidationError(f"{table}: expected a DataFrame, got {type(frame).__name__}",
+                                  table=table, check="type")
+    needed = ["timestamp", "symbol", RETURN_COLUMN, *feature_names]
+    missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"{table}: missing columns {missing} (have {list(frame.columns)[:20]})",
+            table=table, column=missing[0], check="columns_present")
+    out = frame.copy()
+    out["timestamp"] = pd.to_datetime(out["timestamp"]).astype("datetime64[ns]")
+    if out["timestamp"].isna().any():
+        raise DataValidationError(f"{table}: NaT in column 'timestamp'", table=table,
+                                  column="timestamp", check="not_null",
+                                  failure_cases=out[out["timestamp"].isna()].head(5))
+    if out["symbol"].isna().any():
+        raise DataValidationError(f"{table}: null in column 'symbol'", table=table,
+                                  column="symbol", check="not_null",
+                                  failure_cases=out[out["symbol"].isna()].head(5))
+    out["symbol"] = out["symbol"].astype(str)
+    out = out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+    dup = out.duplicated(["symbol", "timestamp"], keep=False)
+    if dup.any():
+        raise DataValidationError(
+            f"{table}: {int(dup.sum())} rows share a (symbol, timestamp) key, first "
+            f"{tuple(out.loc[dup.idxmax(), ['symbol', 'timestamp']])}",
+            table=table, column="timestamp", check="unique_keys",
+            failure_cases=out.loc[dup, ["symbol", "timestamp"]].head(5))
+    return out
+
+
+def next_bar(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a prepared frame: (realised return, realised_at) of the same symbol's next bar.
+
+    ``realised_at`` is NaT and the return NaN on each symbol's last row (outcome not known yet);
+    a NaN ``ret_1d`` on the next bar gives a NaN realised return with a real ``realised_at``.
+    """
+    sym = frame["symbol"].to_numpy()
+    ts = frame["timestamp"].to_numpy()
+    ret = frame[RETURN_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
+    n = len(frame)
+    # [N] row i has a next bar iff row i+1 is the same symbol (frame is symbol-major, time-sorted)
+    has_next = np.zeros(n, dtype=bool)
+    if n > 1:
+        has_next[:-1] = sym[1:] == sym[:-1]
+    realised = np.full(n, np.nan)
+    realised_at = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    realised[:-1][has_next[:-1]] = ret[1:][has_next[:-1]]
+    realised_at[:-1][has_next[:-1]] = ts[1:][has_next[:-1]]
+    return realised, realised_at
+
+
+def in_period(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
+    """[N] bool: row decided inside ``[start, end)``."""
+    ts = frame["timestamp"].to_numpy()
+    return (ts >= start.to_datetime64()) & (ts < end.to_datetime64())
+
+
+def validity(frame: pd.DataFrame, feature_names: Sequence[str]) -> np.ndarray:
+    """[N] bool: the frame's ``valid`` flag (if any) and every named feature finite."""
+    ok = (frame["valid"].to_numpy(dtype=bool, copy=True) if "valid" in frame.columns
+          else np.ones(len(frame), dtype=bool))
+    for name in feature_names:
+        ok &= np.isfinite(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
+    return ok
