@@ -1,0 +1,185 @@
+"""`MarketNNPlusUltraAgent`: a supervised checkpoint applied to a SQLite market database.
+
+``predict(db_path, start, end)`` does, in order: one bulk `SQLiteMarketDataset.load_panel` over
+``[start - padding, end]`` (validated), the checkpoint's features (`FeaturePipeline` with the
+sidecar's feature list, plus the return stream), `build_window_frame`, `predict_frame` for the
+decision times in ``[start, end]``, and `risk_analytics` for each decision day (one vectorised
+call per day, none per symbol).
+
+Padding: a decision at ``start`` needs ``context_length`` rows of window, each of which needs
+``max_lookback`` rows of raw history for its features, and the risk analytics need ``lookback``
+days of returns. The calendar padding is that many *rows* × 1.6 calendar days (5 business days
+are 7 calendar days, = 1.4, plus holidays) + 10 days: generous, assuming daily bars.
+
+``data_version`` is a content hash of the rows read: the sha256 of the ``partition_fingerprints``
+(symbol × year) lines of the symbols read whose year overlaps the read range. Editing, adding or
+removing any row the prediction could have seen changes it; changes elsewhere do not. It is not
+the training checkpoint's ``data_version`` (that one hashes the store partitions it trained on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from plusultra_core.errors import CheckpointError, ConfigError
+
+FINGERPRINT_PERIOD = "year"
+_ROWS_TO_DAYS = 1.6
+_EXTRA_DAYS = 10
+
+
+@dataclass
+class AgentResult:
+    """What `MarketNNPlusUltraAgent.predict` returns.
+
+    frame:        one row per symbol × decision time: ``timestamp, symbol, p_sell, p_hold, p_buy,
+                  position, expected_return, [q_<level>...], predicted_volatility, vol_source,
+                  weight, risk_contribution, checkpoint, checkpoint_id``.
+    risk:         decision day (``YYYY-MM-DD``) -> portfolio risk dict (`risk_analytics`).
+    checkpoint:   path of the checkpoint used.
+    data_version: content hash of the database rows read (see the module docstring).
+    """
+
+    frame: pd.DataFrame
+    risk: dict
+    checkpoint: str
+    data_version: str
+    read_range: tuple[str, str] = field(default=("", ""))
+
+
+def file_digest(path: str | Path, n: int = 16) -> str:
+    """Short sha256 of a file's bytes: the checkpoint's identity, whatever its path."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:n]
+
+
+def _day(value, what: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}={value!r} is not a date (expected YYYY-MM-DD)") from exc
+    if ts is pd.NaT or pd.isna(ts):
+        raise ConfigError(f"{what}={value!r} is not a date (expected YYYY-MM-DD)")
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+class MarketNNPlusUltraAgent:
+    """A restored supervised model plus what it needs to run on raw market data.
+
+    Args:
+        module: `SupervisedTradingModule` in eval mode.
+        sidecar: the checkpoint's JSON sidecar.
+        checkpoint: path of the checkpoint (recorded on every output row).
+        risk_confidence, risk_lookback: see `risk_analytics`.
+        batch_size: windows per forward pass.
+    """
+
+    def __init__(self, module, sidecar: dict, checkpoint: str | Path, *, risk_confidence: float = 0.99,
+                 risk_lookback: int = 250, batch_size: int = 1024):
+        from plusultra_core.features import FeaturePipeline
+
+        self.module = module
+        self.sidecar = sidecar
+        self.checkpoint = str(checkpoint)
+        self.checkpoint_id = file_digest(checkpoint) if Path(checkpoint).is_file() else Path(checkpoint).stem
+        self.feature_names: list[str] = list(sidecar["feature_names"])
+        self.context_length = int(sidecar["context_length"])
+        self.return_column = str(sidecar.get("return_column") or "ret_1d")
+        self.zscore = bool(sidecar.get("zscore", False))
+        self.risk_confidence = risk_confidence
+        self.risk_lookback = risk_lookback
+        self.batch_size = batch_size
+        names = self.feature_names + ([] if self.return_column in self.feature_names else [self.return_column])
+        try:
+            self.pipeline = FeaturePipeline(names=names)
+        except ConfigError as exc:
+            raise CheckpointError(f"{self.checkpoint}: its features are not all registered here: {exc}") from exc
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **kw) -> "MarketNNPlusUltraAgent":
+        """Restore the agent from a supervised checkpoint (`load_supervised` errors propagate)."""
+        from plusultra_core.inference.predict import load_supervised
+
+        module, sidecar = load_supervised(path)
+        return cls(module, sidecar, path, **kw)
+
+    @property
+    def history_rows(self) -> int:
+        """Rows of history needed before the first decision (features, window, risk lookback)."""
+        return max(self.pipeline.max_lookback + self.context_length, self.risk_lookback + 1)
+
+    def read_start(self, start) -> pd.Timestamp:
+        """First calendar day read for decisions from ``start`` (see the module docstring)."""
+        days = math.ceil(self.history_rows * _ROWS_TO_DAYS) + _EXTRA_DAYS
+        return _day(start, "start").normalize() - pd.Timedelta(days=days)
+
+    def window_frame(self, dataset, start, end, symbols=None) -> pd.DataFrame:
+        """The window frame the predictions are made from: bulk read, features, `build_window_frame`."""
+        from plusultra_core.windows import build_window_frame
+
+        panel = dataset.load_panel(symbols=symbols, start=self.read_start(start), end=end)
+        features = self.pipeline.transform_panel(panel)
+        lacking = {n: m for n, m in self.pipeline.skipped.items() if n in self.feature_names}
+        if lacking or self.return_column not in features.columns:
+            detail = "; ".join(f"{n} needs {', '.join(m)}" for n, m in lacking.items()) or self.return_column
+            raise CheckpointError(f"{self.checkpoint}: the database {dataset.path} lacks inputs of the "
+                                  f"checkpoint's features: {detail}")
+        return build_window_frame(features, self.feature_names, return_column=self.return_column)
+
+    def predict(self, db_path: str | Path, start, end=None, symbols: Iterable[str] | None = None) -> AgentResult:
+        """Predictions and risk for every decision day in ``[start, end]`` (``end`` defaults to ``start``).
+
+        Symbols default to every symbol with bars (cross-sectional features see the same universe
+        as in training only if it is the same). Days without bars simply have no rows; an empty
+        frame means no symbol had a complete valid window in the range.
+        """
+        from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
+        from plusultra_core.inference.predict import predict_frame
+        from plusultra_core.inference.risk import risk_analytics
+
+        start_ts = _day(start, "start")
+        end_ts = _day(end, "end") if end is not None else start_ts
+        if end_ts < start_ts:
+            raise ConfigError(f"end {end_ts.date()} is before start {start_ts.date()}")
+        symbols = [symbols] if isinstance(symbols, str) else (list(symbols) if symbols is not None else None)
+        with SQLiteMarketDataset(db_path) as dataset:
+            frame = self.window_frame(dataset, start_ts, end_ts, symbols)
+            version = self.data_version(dataset, frame, self.read_start(start_ts), end_ts)
+        preds = predict_frame(self.module, frame, self.feature_names, context_length=self.context_length,
+                              start=start_ts, end=end_ts, batch_size=self.batch_size, zscore=self.zscore)
+        # [days, symbols] wide returns once; each day's risk reads only rows up to that day
+        returns = frame.pivot(index="timestamp", columns="symbol", values=self.return_column)
+        parts, risk = [], {}
+        for day, rows in preds.groupby("timestamp", sort=True):  # one vectorised call per decision day
+            result = risk_analytics(rows, returns, confidence=self.risk_confidence, lookback=self.risk_lookback)
+            risk[result["portfolio"]["timestamp"]] = result["portfolio"]
+            parts.append(result["per_symbol"].drop(columns="symbol").set_index(rows.index))
+        extra = (pd.concat(parts) if parts else
+                 pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                               (("weight", float), ("predicted_volatility", float), ("vol_source", str),
+                                ("risk_contribution", float))}))
+        out = pd.concat([preds, extra.loc[preds.index] if len(preds) else extra], axis=1)
+        out["checkpoint"] = self.checkpoint
+        out["checkpoint_id"] = self.checkpoint_id
+        read = (str(self.read_start(start_ts).date()), str(end_ts.date()))
+        return AgentResult(out, risk, self.checkpoint, version, read)
+
+    @staticmethod
+    def data_version(dataset, frame: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> str:
+        """sha256 (16 hex) of the symbol × year fingerprints of the rows read (one grouped query)."""
+        prints = dataset.partition_fingerprints(FINGERPRINT_PERIOD)
+        symbols = set(map(str, pd.unique(frame["symbol"])))
+        years = prints["period_start"].dt.year
+        keep = prints["symbol"].isin(symbols) & (years >= lo.year) & (years <= hi.year)
+        lines = (prints.loc[keep, "symbol"] + "/" + years[keep].astype(str) + "=" + prints.loc[keep, "checksum"])
+        return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:16]
