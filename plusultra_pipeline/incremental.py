@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from plusultra_core.history import PartitionRef, shard_fingerprints
 from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
 
@@ -103,3 +105,32 @@ def _boxes(assets, refs, shard_order, period_order) -> list[RunPlan]:
 def materialized_refs(store, asset: str = FEATURE_PANEL) -> set[PartitionRef]:
     """Partitions of ``asset`` present in the store."""
     return {PartitionRef(p["shard"], p["period"]) for p in store.list_partitions(asset)}
+
+
+def new_trading_days(dataset, store, stale: list[PartitionRef]) -> list[str]:
+    """Bar dates in the database after the newest date the store holds for the stale partitions.
+
+    These are the days whose inference frames a data change makes possible (new candles).
+    Corrections of old bars add no day.
+    """
+    if not stale:
+        return []
+    stored_last = _last_stored_bar(store, [r.as_store_key() for r in stale])
+    if stored_last is None:  # the change opened new partitions: compare with everything stored
+        stored_last = _last_stored_bar(store, store.list_partitions(VALIDATED_BARS))
+    _, db_last = dataset.date_range()
+    if stored_last is None:
+        return []
+    days = pd.bdate_range(pd.Timestamp(stored_last) + pd.Timedelta(days=1), db_last)
+    return [str(d.date()) for d in days]
+
+
+def _last_stored_bar(store, keys) -> str | None:
+    stored_last = None
+    for key in keys:
+        side = store.read_metadata(VALIDATED_BARS, key) or {}
+        for info in side.get("metadata", {}).get("validation", {}).values():
+            last = info.get("last")
+            if last and (stored_last is None or str(last) > stored_last):
+                stored_last = str(last)[:10]
+    return stored_last

@@ -17,13 +17,13 @@ from dagster import (
 )
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
-from plusultra_pipeline.incremental import materialized_refs, plan_runs, stale_partitions
+from plusultra_pipeline.incremental import materialized_refs, new_trading_days, plan_runs, stale_partitions
 from plusultra_pipeline.partitions import period_partitions, symbols_partitions
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 
 
-def build_sensors(settings: PipelineSettings, history_job, lookback_periods: int):
+def build_sensors(settings: PipelineSettings, jobs: dict, lookback_periods: int, days_def):
     periods_def = period_partitions(settings.history)
 
     @sensor(name="symbols_sensor", minimum_interval_seconds=300,
@@ -37,10 +37,10 @@ def build_sensors(settings: PipelineSettings, history_job, lookback_periods: int
             return SkipReason(f"all {len(wanted)} symbol partitions already exist")
         return SensorResult(dynamic_partitions_requests=[symbols_partitions.build_add_request(new)])
 
-    @sensor(name="market_db_sensor", job=history_job, minimum_interval_seconds=300,
+    @sensor(name="market_db_sensor", jobs=[jobs["history_job"], jobs["inference_job"]], minimum_interval_seconds=300,
             default_status=DefaultSensorStatus.STOPPED,
             description="Notices changed or new candles in the SQLite file and requests single runs "
-                        "over exactly the affected history partitions.")
+                        "over exactly the affected history partitions, plus inference for new trading days.")
     def market_db_sensor(context: SensorEvaluationContext, market_db: MarketDatabase, store: PartitionStore):
         dataset = market_db.dataset()
         shard_of = market_db.shard_map(dataset)
@@ -59,8 +59,15 @@ def build_sensors(settings: PipelineSettings, history_job, lookback_periods: int
             return SkipReason("no history partition changed")
         # The same change requested twice is deduplicated by its run key.
         change = hashlib.sha256("|".join(f"{r.shard}/{r.period}" for r in stale).encode()).hexdigest()[:12]
-        return [RunRequest(run_key=f"{change}:{p.period_range}:{p.shard_range}:{','.join(p.assets)}",
-                           asset_selection=[AssetKey(a) for a in p.assets], tags=p.range_tags)
-                for p in plans]
+        requests = [RunRequest(run_key=f"{change}:{p.period_range}:{p.shard_range}:{','.join(p.assets)}",
+                               job_name="history_job", asset_selection=[AssetKey(a) for a in p.assets],
+                               tags=p.range_tags)
+                    for p in plans]
+        days = set(days_def.get_partition_keys())
+        for day in new_trading_days(dataset, store_, stale):
+            if day in days:
+                requests.append(RunRequest(run_key=f"{change}:infer:{day}", job_name="inference_job",
+                                           partition_key=day))
+        return requests
 
     return [symbols_sensor, market_db_sensor]

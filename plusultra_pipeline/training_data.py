@@ -55,3 +55,17 @@ def load_training_data(store, cutoff, period: str, purge_bars: int) -> TrainingD
     version = hashlib.sha256("|".join(prints).encode()).hexdigest()[:16]
     start = pd.Timestamp(frame["timestamp"].min()) if len(frame) else None
     return TrainingData(frame, names, version, len(parts), start, last_train_time(frame))
+
+
+def load_frame_until(store, end_exclusive, period: str) -> tuple[pd.DataFrame, list[str]]:
+    """Every window-tensor row before ``end_exclusive`` (one query), for evaluation folds: the
+    model's context before the fold and the linear baseline's training rows both come from it."""
+    end = pd.Timestamp(end_exclusive)
+    parts = [p for p in store.list_partitions(WINDOW_TENSORS) if period_bounds(p["period"], period)[0] < end]
+    if not parts:
+        raise PlusUltraError(f"no window_tensors partitions before {end.date()} in {store.root}")
+    frame = store.read(WINDOW_TENSORS, parts, where="timestamp < $end", params={"end": end},
+                       order_by=["symbol", "timestamp"])
+    frame = frame.drop(columns=[c for c in STORE_DIMS if c in frame.columns])
+    names = list((store.read_metadata(WINDOW_TENSORS, parts[0]) or {}).get("metadata", {}).get("features", []))
+    return frame, names

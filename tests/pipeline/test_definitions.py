@@ -13,16 +13,17 @@ from plusultra_pipeline.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
-EXPECTED_ASSETS = {"market_db", "validated_bars", "feature_panel", "window_tensors"}
+EXPECTED_ASSETS = {"market_db", "validated_bars", "feature_panel", "window_tensors", "pretrained_checkpoint",
+                   "supervised_checkpoint", "evaluation_report", "leaderboard", "inference_frames"}
 EXPECTED_CHECKS = {
     ("validated_bars", "pandera_contract"),
     ("validated_bars", "row_count_matches_source"),
     ("feature_panel", "feature_nan_ratio"),
     ("window_tensors", "window_values_finite"),
 }
-EXPECTED_JOBS = {"history_job"}
+EXPECTED_JOBS = {"history_job", "training_job", "evaluation_job", "leaderboard_job", "inference_job"}
 EXPECTED_SENSORS = {"symbols_sensor", "market_db_sensor"}
-EXPECTED_SCHEDULES: set[str] = set()
+EXPECTED_SCHEDULES = {"retraining_schedule", "evaluation_schedule", "daily_inference_schedule"}
 
 
 def test_definitions_validate():
@@ -44,6 +45,19 @@ def test_contract_check_is_blocking():
     graph = defs.resolve_asset_graph()
     spec = graph.get_check_spec(AssetCheckKey(AssetKey("validated_bars"), "pandera_contract"))
     assert spec.blocking
+
+
+def test_schedules_and_sensors_default_to_stopped():
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    assert all(s.default_status == DefaultScheduleStatus.STOPPED for s in defs.schedules)
+    assert all(s.default_status == DefaultSensorStatus.STOPPED for s in defs.sensors)
+
+
+def test_every_computed_asset_has_a_code_version():
+    graph = defs.resolve_asset_graph()
+    for key in graph.materializable_asset_keys:
+        assert graph.get(key).code_version, key.to_user_string()
 
 
 def test_history_lookback_is_a_partition_mapping():
