@@ -25,7 +25,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from plusultra_core.errors import ConfigError, DataValidationError
 from plusultra_core.evaluation import baselines as B
 from plusultra_core.evaluation._frame import (check_period, in_period, next_bar, prepare_frame,
                                               to_timestamp)
-from plusultra_core.evaluation._io import bytes_writer, text_writer, write_files_atomically
+from plusultra_core.evaluation._io import text_writer, write_files_atomically
 from plusultra_core.evaluation.scoring import (POSITION_COLUMNS, daily_returns, strategy_metrics)
 from plusultra_core.losses import pnl_stream
 
@@ -78,6 +78,10 @@ class FoldResult:
 
         All four are staged under temp names and renamed only once every one is written.
         """
+        return write_files_atomically(self.file_writers(directory))
+
+    def file_writers(self, directory) -> dict[Path, Callable[[Path], None]]:
+        """``final path -> writer(temp path)`` of the `to_files` files (for combined atomic writes)."""
         directory = Path(directory)
         meta = {"period": [str(self.period[0]), str(self.period[1])], "cost_bps": self.cost_bps,
                 "model_name": self.model_name, "strategies": self.strategies, "info": self.info,
@@ -86,12 +90,12 @@ class FoldResult:
         def parquet(df: pd.DataFrame):
             return lambda tmp: df.to_parquet(tmp, index=True)
 
-        return write_files_atomically({
+        return {
             directory / _FILES["daily"]: parquet(self.daily),
             directory / _FILES["positions"]: parquet(self.positions.reset_index(drop=True)),
             directory / _FILES["metrics"]: text_writer(self.metrics.to_csv()),
             directory / _FILES["meta"]: text_writer(json.dumps(meta, indent=2, default=str)),
-        })
+        }
 
     @classmethod
     def from_files(cls, directory) -> "FoldResult":
