@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from dagster import DagsterInstance
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
@@ -80,3 +81,143 @@ def _key(name: str):
     from dagster import AssetKey
 
     return AssetKey(name)
+
+
+# --------------------------------------------------------------------------- the model half
+def _sidecar_or_none(path):
+    from plusultra_core.errors import CheckpointError
+    from plusultra_core.training.checkpoints import read_sidecar
+
+    try:
+        return read_sidecar(path) if Path(path).is_file() else None
+    except CheckpointError:
+        return None
+
+
+def stale_cutoffs(settings: PipelineSettings, cutoffs: list[str]) -> list[str]:
+    """Cutoffs whose supervised checkpoint is missing or was trained on other data or config."""
+    from plusultra_core.config import config_hash
+    from plusultra_core.data.store import ParquetStore
+    from plusultra_pipeline.assets.training import checkpoint_path, pretrain_config_for, train_config_for
+    from plusultra_pipeline.training_data import history_version, partitions_before
+
+    store = ParquetStore(settings.store_path)
+    out = []
+    for cutoff in cutoffs:
+        version = history_version(store, partitions_before(store, cutoff, settings.history.period))
+        current = True
+        for kind, cfg in (("pretrained", pretrain_config_for(settings, cutoff)),
+                          ("supervised", train_config_for(settings, cutoff))):
+            side = _sidecar_or_none(checkpoint_path(settings.store_path, kind, cutoff))
+            if not side or side.get("data_version") != version or side.get("config_hash") != config_hash(cfg):
+                current = False
+        if not current:
+            out.append(cutoff)
+    return out
+
+
+def stale_folds(settings: PipelineSettings, cutoffs: list[str]) -> list[str]:
+    """Cutoffs whose evaluation report is missing or older than their checkpoint."""
+    import json
+
+    from plusultra_pipeline.assets.evaluation import LINEAGE_FILE, fold_dir
+    from plusultra_pipeline.assets.training import checkpoint_path
+
+    out = []
+    for cutoff in cutoffs:
+        side = _sidecar_or_none(checkpoint_path(settings.store_path, "supervised", cutoff))
+        marker = fold_dir(settings.store_path, cutoff) / LINEAGE_FILE
+        seen = json.loads(marker.read_text()) if marker.is_file() else {}
+        if not side or seen.get("checkpoint_created_at") != side.get("created_at"):
+            out.append(cutoff)
+    return out
+
+
+def stale_days(settings: PipelineSettings, days: list[str]) -> list[str]:
+    """Inference days without a frame, or whose frame came from another checkpoint version."""
+    from plusultra_core.data.store import ParquetStore
+    from plusultra_pipeline.assets.inference import checkpoint_for_days
+    from plusultra_pipeline.assets.training import checkpoint_path
+    from plusultra_pipeline.constants import INFERENCE_FRAMES
+
+    store = ParquetStore(settings.store_path)
+    out = []
+    for cutoff, group in checkpoint_for_days(settings.store_path, [pd.Timestamp(d) for d in days]).items():
+        side = _sidecar_or_none(checkpoint_path(settings.store_path, "supervised", str(cutoff.date())))
+        for day in group:
+            meta = (store.read_metadata(INFERENCE_FRAMES, {"day": str(day.date())}) or {}).get("metadata", {})
+            if meta.get("checkpoint_created_at") != (side or {}).get("created_at"):
+                out.append(str(day.date()))
+    return sorted(out)
+
+
+def run_partitioned(instance: DagsterInstance, defs, job_name: str, keys: list[str], *, single_run: bool):
+    """Execute ``job_name`` for ``keys``: one run over the range, or one run per key."""
+    job = defs.resolve_job_def(job_name)
+    run_ids = []
+    if not keys:
+        return run_ids
+    if single_run:
+        tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+        run_ids.append(job.execute_in_process(instance=instance, tags=tags).run_id)
+    else:
+        for key in keys:
+            run_ids.append(job.execute_in_process(instance=instance, partition_key=key).run_id)
+    return run_ids
+
+
+def run_unpartitioned(instance: DagsterInstance, defs, job_name: str) -> str:
+    return defs.resolve_job_def(job_name).execute_in_process(instance=instance).run_id
+
+
+def keys_between(partitions_def, first: str, last: str) -> list[str]:
+    """Partition keys of ``partitions_def`` within ``[first, last]`` (as dates)."""
+    lo, hi = pd.Timestamp(first), pd.Timestamp(last)
+    return [k for k in partitions_def.get_partition_keys() if lo <= pd.Timestamp(k) <= hi]
+
+
+@dataclass
+class GraphRunReport:
+    history: HistoryRunReport
+    trained: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+    leaderboard_run: str | None = None
+    inferred: list[str] = field(default_factory=list)
+
+
+def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSettings, lookback_periods: int,
+                      cutoffs: list[str], days: list[str], say=print) -> GraphRunReport:
+    """Everything stale, in dependency order, as a handful of runs.
+
+    History: single runs per box of partitions. Checkpoints and fold reports: one run per cutoff
+    (each is a model). Leaderboard: one run when any fold changed. Inference: one run over the
+    stale days. Nothing current is recomputed.
+    """
+    history = materialize_history(instance, defs, settings, lookback_periods,
+                                  on_plan=lambda p: say(f"history: {','.join(p.assets)} "
+                                                        f"{p.period_range[0]}..{p.period_range[1]} × "
+                                                        f"{p.shard_range[0]}..{p.shard_range[1]}"))
+    report = GraphRunReport(history=history)
+    for cutoff in stale_cutoffs(settings, cutoffs):
+        say(f"training: cutoff {cutoff} (pretrain -> supervised)")
+        run_partitioned(instance, defs, "training_job", [cutoff], single_run=False)
+        report.trained.append(cutoff)
+    for cutoff in stale_folds(settings, cutoffs):
+        say(f"evaluation: fold {cutoff} out-of-sample vs baselines")
+        run_partitioned(instance, defs, "evaluation_job", [cutoff], single_run=False)
+        report.evaluated.append(cutoff)
+    if report.evaluated or not leaderboard_exists(settings):
+        say("leaderboard: joining the folds' out-of-sample records")
+        report.leaderboard_run = run_unpartitioned(instance, defs, "leaderboard_job")
+    stale = stale_days(settings, days)
+    if stale:
+        say(f"inference: {len(stale)} trading days {stale[0]}..{stale[-1]} in one run")
+        run_partitioned(instance, defs, "inference_job", stale, single_run=True)
+        report.inferred = stale
+    return report
+
+
+def leaderboard_exists(settings: PipelineSettings) -> bool:
+    from plusultra_pipeline.assets.evaluation import leaderboard_dir
+
+    return any(leaderboard_dir(settings.store_path).glob("*.md"))

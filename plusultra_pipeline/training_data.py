@@ -39,7 +39,7 @@ class TrainingData:
 def load_training_data(store, cutoff, period: str, purge_bars: int) -> TrainingData:
     """Window-tensor rows before ``cutoff`` minus the purge, as one frame sorted (symbol, timestamp)."""
     cutoff = pd.Timestamp(cutoff)
-    parts = [p for p in store.list_partitions(WINDOW_TENSORS) if period_bounds(p["period"], period)[0] < cutoff]
+    parts = partitions_before(store, cutoff, period)
     if not parts:
         raise PlusUltraError(f"no window_tensors partitions before cutoff {cutoff.date()} in {store.root}; "
                              "materialise the history assets first")
@@ -48,13 +48,24 @@ def load_training_data(store, cutoff, period: str, purge_bars: int) -> TrainingD
     frame = frame.drop(columns=[c for c in STORE_DIMS if c in frame.columns])
     frame = training_frame(frame, cutoff, purge_bars)
     names = list((store.read_metadata(WINDOW_TENSORS, parts[0]) or {}).get("metadata", {}).get("features", []))
+    start = pd.Timestamp(frame["timestamp"].min()) if len(frame) else None
+    return TrainingData(frame, names, history_version(store, parts), len(parts), start, last_train_time(frame))
+
+
+def partitions_before(store, cutoff, period: str) -> list[dict]:
+    """Stored window-tensor partitions whose period starts before ``cutoff``."""
+    cutoff = pd.Timestamp(cutoff)
+    return [p for p in store.list_partitions(WINDOW_TENSORS) if period_bounds(p["period"], period)[0] < cutoff]
+
+
+def history_version(store, parts: list[dict]) -> str:
+    """Hash of the source fingerprints (from `validated_bars` sidecars) of ``parts``: the data
+    version a checkpoint trained on them records, cheap to recompute without reading any rows."""
     prints = []
     for p in sorted(parts, key=lambda p: (p["shard"], p["period"])):
         side = store.read_metadata(VALIDATED_BARS, p) or {}
         prints.append(f"{p['shard']}/{p['period']}={side.get('metadata', {}).get('fingerprint')}")
-    version = hashlib.sha256("|".join(prints).encode()).hexdigest()[:16]
-    start = pd.Timestamp(frame["timestamp"].min()) if len(frame) else None
-    return TrainingData(frame, names, version, len(parts), start, last_train_time(frame))
+    return hashlib.sha256("|".join(prints).encode()).hexdigest()[:16]
 
 
 def load_frame_until(store, end_exclusive, period: str) -> tuple[pd.DataFrame, list[str]]:

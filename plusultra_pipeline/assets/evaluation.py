@@ -29,6 +29,16 @@ from plusultra_pipeline.settings import PipelineSettings
 from plusultra_pipeline.training_data import load_frame_until
 
 REPORTS_DIR = "reports"
+LINEAGE_FILE = "lineage.json"  # which checkpoint (and which write of it) a fold report was built from
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    import json
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(tmp, path)
 
 
 def fold_dir(store_root, cutoff: str) -> Path:
@@ -84,6 +94,10 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
         out = fold_dir(settings.store_path, cutoff)
         result.to_files(out)
         files = write_fold_report(result, out, title=f"Fold {cutoff} .. {next_cutoff} (out-of-sample)")
+        write_json_atomic(out / LINEAGE_FILE, {
+            "checkpoint": str(ckpt), "checkpoint_created_at": sidecar.get("created_at"),
+            "data_version": sidecar.get("data_version"), "feature_hash": sidecar.get("feature_hash"),
+            "train_range": sidecar.get("train_range"), "oos_period": [cutoff, next_cutoff]})
         return MaterializeResult(metadata={
             "oos_period": f"{cutoff} .. {next_cutoff} (exclusive)",
             "train_range": " .. ".join(map(str, sidecar.get("train_range", []))),

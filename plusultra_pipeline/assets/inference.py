@@ -50,6 +50,7 @@ def build_inference_assets(settings: PipelineSettings, days_def):
     def inference_frames(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
         """Per symbol and trading day: action probabilities, position, expected return and risk analytics."""
         from plusultra_core.inference import MarketNNPlusUltraAgent, export_predictions
+        from plusultra_core.training.checkpoints import read_sidecar
 
         days = [pd.Timestamp(k) for k in context.partition_keys]
         store_ = store.store()
@@ -57,13 +58,15 @@ def build_inference_assets(settings: PipelineSettings, days_def):
         for cutoff, group in checkpoint_for_days(settings.store_path, days).items():
             ckpt = checkpoint_path(settings.store_path, "supervised", str(cutoff.date()))
             agent = MarketNNPlusUltraAgent.from_checkpoint(ckpt)
+            created_at = read_sidecar(ckpt).get("created_at")
             result = agent.predict(market_db.path, start=min(group), end=max(group))
             frame = result.frame
             by_day = dict(tuple(frame.groupby(pd.to_datetime(frame["timestamp"]).dt.normalize()))) if len(frame) else {}
             for day in group:
                 part = by_day.get(day, frame.iloc[:0])
                 store_.write(INFERENCE_FRAMES, {"day": str(day.date())}, part.reset_index(drop=True), metadata={
-                    "checkpoint": str(ckpt), "cutoff": str(cutoff.date()), "data_version": result.data_version,
+                    "checkpoint": str(ckpt), "checkpoint_created_at": created_at,
+                    "cutoff": str(cutoff.date()), "data_version": result.data_version,
                     "risk": result.risk.get(str(day.date()), {}) if isinstance(result.risk, dict) else {}})
                 rows += len(part)
                 summary.append({"day": str(day.date()), "symbols": len(part), "cutoff": str(cutoff.date()),

@@ -62,9 +62,28 @@ def _metadata(info, lineage: dict, cfg_hash: str, parent) -> dict:
     }
 
 
-def build_training_assets(settings: PipelineSettings, cutoffs_def):
-    from plusultra_core.training.config import PretrainConfig, TrainConfig
+def pretrain_config_for(settings: PipelineSettings, cutoff: str):
+    """The pretraining config of one cutoff (file + pipeline overrides + output directory)."""
+    from plusultra_core.training.config import PretrainConfig
 
+    cfg = load_config(PretrainConfig, settings.project_path(settings.training.pretrain_config))
+    return _configure(cfg, settings, checkpoint_path(settings.store_path, "pretrained", cutoff).parent)
+
+
+def train_config_for(settings: PipelineSettings, cutoff: str):
+    """The supervised config of one cutoff; ``pretrained`` names its warm-start parent."""
+    from plusultra_core.training.config import TrainConfig
+
+    cfg = load_config(TrainConfig, settings.project_path(settings.training.train_config))
+    cfg = _configure(cfg, settings, checkpoint_path(settings.store_path, "supervised", cutoff).parent)
+    parent = checkpoint_path(settings.store_path, "pretrained", cutoff)
+    if settings.training.warm_start_from_previous:
+        parent = previous_checkpoint(settings.store_path, "supervised", cutoff) or parent
+    cfg.pretrained = str(parent)
+    return cfg
+
+
+def build_training_assets(settings: PipelineSettings, cutoffs_def):
     training = settings.training
     period = settings.history.period
 
@@ -83,9 +102,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
 
         cutoff = context.partition_key
         data = load_training_data(store.store(), cutoff, period, training.purge_bars)
-        cfg = load_config(PretrainConfig, settings.project_path(training.pretrain_config))
-        out = checkpoint_path(settings.store_path, "pretrained", cutoff).parent
-        cfg = _configure(cfg, settings, out)
+        cfg = pretrain_config_for(settings, cutoff)
         info = run_pretraining(cfg, frame=data.frame, feature_names=data.feature_names)
         lineage = data.lineage()
         cfg_hash = config_hash(cfg)
@@ -111,13 +128,8 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
 
         cutoff = context.partition_key
         data = load_training_data(store.store(), cutoff, period, training.purge_bars)
-        cfg = load_config(TrainConfig, settings.project_path(training.train_config))
-        cfg = _configure(cfg, settings, checkpoint_path(settings.store_path, "supervised", cutoff).parent)
-        parent = checkpoint_path(settings.store_path, "pretrained", cutoff)
-        if training.warm_start_from_previous:
-            previous = previous_checkpoint(settings.store_path, "supervised", cutoff)
-            parent = previous or parent
-        cfg.pretrained = str(parent)
+        cfg = train_config_for(settings, cutoff)
+        parent = Path(cfg.pretrained)
         info = run_training(cfg, frame=data.frame, feature_names=data.feature_names)
         lineage = data.lineage()
         cfg_hash = config_hash(cfg)

@@ -19,8 +19,8 @@ def register(subparsers) -> None:
     p.set_defaults(handler=_materialize)
 
     d = subparsers.add_parser("demo", help="build the demo database from real data if missing, then materialise the graph")
-    d.add_argument("--db", default=".plusultra/demo.sqlite", help="where the demo database lives")
-    d.add_argument("--config", default=None, help="pipeline settings YAML for the demo")
+    d.add_argument("--db", default=None, help="where the demo database lives (default: the settings' database)")
+    d.add_argument("--config", default="configs/demo.yaml", help="pipeline settings YAML for the demo")
     d.set_defaults(handler=_demo)
 
 
@@ -33,17 +33,22 @@ def _load(args):
     return load_settings(args.config, environ=env)
 
 
-def _run(settings, dry_run: bool = False) -> int:
+def _prepare(settings):
     from plusultra_core.data.contract import open_readonly
     from plusultra_pipeline.assets.features import lookback_periods
     from plusultra_pipeline.definitions import build_definitions
-    from plusultra_pipeline.runner import materialize_history, plan_history, project_instance
+    from plusultra_pipeline.runner import project_instance
 
     open_readonly(settings.database_path).close()  # clear error before any Dagster work
-    defs = build_definitions(settings)
-    instance = project_instance()
-    lookback = lookback_periods(settings)
-    if dry_run:
+    return build_definitions(settings), project_instance(), lookback_periods(settings)
+
+
+def _materialize(args) -> int:
+    from plusultra_pipeline.runner import materialize_history, plan_history
+
+    settings = _load(args)
+    defs, instance, lookback = _prepare(settings)
+    if args.dry_run:
         stale, plans = plan_history(instance, defs, settings, lookback)
         print(f"{len(stale)} stale history partitions -> {len(plans)} run(s)")
         for plan in plans:
@@ -51,12 +56,10 @@ def _run(settings, dry_run: bool = False) -> int:
                   f"symbols {plan.shard_range[0]}..{plan.shard_range[1]}")
         return 0
     t0 = time.perf_counter()
-
-    def show(plan):
-        print(f"  run: {','.join(plan.assets)} periods {plan.period_range[0]}..{plan.period_range[1]} "
-              f"symbols {plan.shard_range[0]}..{plan.shard_range[1]}", flush=True)
-
-    report = materialize_history(instance, defs, settings, lookback, on_plan=show)
+    report = materialize_history(instance, defs, settings, lookback,
+                                 on_plan=lambda p: print(f"  run: {','.join(p.assets)} periods "
+                                                         f"{p.period_range[0]}..{p.period_range[1]} symbols "
+                                                         f"{p.shard_range[0]}..{p.shard_range[1]}", flush=True))
     if not report.plans:
         print("history: nothing changed in the database since the last materialisation; nothing to run")
     else:
@@ -66,21 +69,53 @@ def _run(settings, dry_run: bool = False) -> int:
     return 0
 
 
-def _materialize(args) -> int:
-    return _run(_load(args), args.dry_run)
-
-
 def _demo(args) -> int:
-    from plusultra_core.data.demo_db import build_demo_database
+    from rich.console import Console
 
-    db = Path(args.db).resolve()
+    from plusultra_core.data.demo_db import build_demo_database
+    from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
+    from plusultra_pipeline.runner import keys_between, materialize_graph
+
+    console = Console()
+    t0 = time.perf_counter()
+    settings = _load(args)
+    db = settings.database_path
     if not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        summary = build_demo_database(db)
-        print(f"demo database built from real data at {db} in {time.perf_counter() - t0:.1f} s: {summary}")
+        with console.status("building the demo database from real market data (arch, pmdarima)"):
+            summary = build_demo_database(db)
+        console.print(f"demo database: {db} ({summary})")
     else:
-        print(f"demo database: {db} (exists; delete it to rebuild)")
-    code = _run(_load(args))
-    print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the same materialisations.")
-    return code
+        console.print(f"demo database: {db} (exists; delete it to rebuild)")
+    defs, instance, lookback = _prepare(settings)
+    cutoffs = keys_between(cutoff_partitions(settings.training), *settings.demo.cutoffs)
+    days = keys_between(trading_day_partitions(settings.inference), *settings.demo.inference_days)
+
+    def say(message):
+        console.print(f"[{time.perf_counter() - t0:6.1f}s] {message}")
+
+    with console.status("materialising the asset graph (Dagster, in-process)"):
+        report = materialize_graph(instance, defs, settings, lookback, cutoffs, days, say=say)
+    if not (report.history.run_ids or report.trained or report.evaluated or report.inferred):
+        say("everything was already materialised and unchanged; nothing recomputed")
+    _print_leaderboard(console, settings)
+    console.print(f"done in {time.perf_counter() - t0:.1f} s. Store: {settings.store_path}  "
+                  f"Dagster instance: {os.environ['DAGSTER_HOME']}")
+    console.print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the same materialisations, "
+                  "their metadata, checks and lineage.")
+    return 0
+
+
+def _print_leaderboard(console, settings) -> None:
+    from plusultra_core.evaluation import FoldResult, build_leaderboard
+    from plusultra_pipeline.assets.evaluation import REPORTS_DIR, leaderboard_dir
+
+    folds = sorted((settings.store_path / REPORTS_DIR / "folds").glob("cutoff=*"))
+    if not folds:
+        console.print("no evaluated folds yet")
+        return
+    board = build_leaderboard([FoldResult.from_files(d) for d in folds])
+    console.print(f"\nOut-of-sample leaderboard over {len(folds)} fold(s), net of costs "
+                  f"({settings.evaluation.cost_bps:g} bps):")
+    console.print(board.to_text())
+    console.print(f"report: {leaderboard_dir(settings.store_path)}")
