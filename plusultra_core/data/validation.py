@@ -199,7 +199,9 @@ def frame_violations(df: pd.DataFrame, schema, *, known_symbols: Iterable[str] |
     if known_symbols is not None:
         schema = _with_known_symbols(schema, known_symbols)
     try:
-        schema.validate(df, lazy=True)
+        # inplace: pandera otherwise copies (and consolidates) the whole frame first, which costs
+        # more than the checks on a panel; only a coercing schema (assets) may change ``df``
+        schema.validate(df, lazy=True, inplace=not schema.coerce)
     except pa.errors.SchemaErrors as exc:
         return _group_failures(df, schema, exc.failure_cases)
     return []
@@ -233,6 +235,26 @@ def _label_mask(index: pd.Index, labels: list) -> np.ndarray:
         # pandera reports MultiIndex labels as their repr, e.g. "(Timestamp('2020-01-01 ...'), 'A')"
         return index.to_flat_index().map(str).isin(set(labels))
     return index.isin(labels)
+
+
+def without_inherited_row_checks(stage, table: str) -> pa.DataFrameSchema:
+    """``stage`` schema minus the row checks it inherits from ``table``'s schema.
+
+    For a frame assembled from rows that the DuckDB engine has just validated against the table
+    schema, re-running those checks would repeat the same work on the same values; what remains
+    is the stage's own contract: columns, dtypes, nullability, index order and uniqueness, and
+    the checks on columns the stage adds.
+    """
+    stage_schema = copy.deepcopy(_schema_object(stage))
+    parent = _schema_object(table)
+    done = {(name, c.name) for name, col in parent.columns.items() for c in col.checks}
+    for name, col in stage_schema.columns.items():
+        col.checks = [c for c in col.checks if (name, c.name) not in done]
+    for level in getattr(stage_schema.index, "indexes", []):
+        level.checks = [c for c in level.checks if (level.name, c.name) not in done]
+    inherited = {c.name for c in parent.checks}
+    stage_schema.checks = [c for c in stage_schema.checks if c.name not in inherited]
+    return stage_schema
 
 
 def validate_frame(df: pd.DataFrame, schema_name_or_table, *, known_symbols: Iterable[str] | None = None) -> None:
