@@ -22,8 +22,7 @@ def _one_torch_thread():
 
 def train_tiny(out_dir, db_path, head: str = "policy"):
     """Train a tiny checkpoint (1 epoch, a few steps) and return its `CheckpointInfo`."""
-    from plusultra_core.config import load_config
-    from plusultra_core.config import to_dict
+    from plusultra_core.config import load_config, to_dict
     from plusultra_core.training.config import TrainConfig
     from plusultra_core.training.runner import run_training
 
@@ -46,6 +45,22 @@ def tiny_checkpoint(tmp_path_factory, small_synth_db_path):
 
 
 @pytest.fixture(scope="session")
-def quantile_checkpoint(tmp_path_factory, small_synth_db_path):
-    """Same, with a quantile head (probabilities derived from the position)."""
-    return train_tiny(tmp_path_factory.mktemp("ckpt_quantile"), small_synth_db_path, head="quantile").path
+def quantile_checkpoint(tmp_path_factory, tiny_checkpoint):
+    """An untrained quantile-head checkpoint with the tiny model's sidecar (no second training run:
+    loading and predicting do not care whether the weights were fitted)."""
+    from plusultra_core.config import to_dict
+    from plusultra_core.heads import HeadConfig
+    from plusultra_core.inference.predict import load_supervised
+    from plusultra_core.training.checkpoints import save_checkpoint
+    from plusultra_core.training.supervised_module import SupervisedTradingModule
+
+    module, side = load_supervised(tiny_checkpoint)
+    head = HeadConfig(kind="quantile", quantiles=(0.1, 0.5, 0.9))
+    torch.manual_seed(0)
+    quant = SupervisedTradingModule(module.model_cfg, side["architecture"], len(side["feature_names"]),
+                                    side["horizon"], head, module.loss_cfg, module.optim_cfg)
+    quant.backbone.load_state_dict(module.backbone.state_dict())
+    torch.nn.init.normal_(quant.head.net[-1].weight, std=0.5)  # non-degenerate quantiles and positions
+    path = tmp_path_factory.mktemp("ckpt_quantile") / "supervised.pt"
+    save_checkpoint(path, quant.state_dict(), {**side, "head_config": to_dict(head)})
+    return path
