@@ -208,3 +208,27 @@ def test_demo_database_panel(demo_db_path):
     # a year of daily bars: monthly macro values are present and change only a dozen times
     assert panel["mkt_core_cpi_value"].notna().all()
     assert panel["mkt_core_cpi_value"].xs("SP500", level="symbol").nunique() <= 13
+
+
+def test_loader_output_passes_the_full_stage_schema(panel):
+    """The loader skips re-running inherited row checks; the full stage schema still holds."""
+    from plusultra_core.data.validation import validate_frame
+
+    validate_frame(panel, "validated_bars")
+
+
+def test_duck_connect_quotes_paths_and_names_missing_files(good_db, tmp_path):
+    from plusultra_core.data import duck
+
+    odd = tmp_path / "it's a db.sqlite"
+    shutil.copyfile(good_db, odd)
+    conn = duck.connect(odd)
+    try:
+        assert conn.execute(f"SELECT count(*) FROM {duck.MARKET}.{SERIES}").fetchone() == (80,)
+        with pytest.raises(Exception):  # attached read-only
+            conn.execute(f"DELETE FROM {duck.MARKET}.{SERIES}")
+    finally:
+        conn.close()
+    assert duck.extension_path().name == "sqlite_scanner.duckdb_extension"
+    with pytest.raises(ContractError, match="absent.sqlite"):
+        duck.connect(tmp_path / "absent.sqlite")
