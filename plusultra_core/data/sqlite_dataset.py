@@ -139,6 +139,14 @@ class SQLiteMarketDataset:
         assets = self.assets()
         wanted = self._check_symbols(symbols, assets)
 
+        try:
+            return self._load(conn, assets, wanted, lo, hi, validate)
+        finally:
+            # the staged rows are as large as the panel: do not keep them alive between calls
+            for temp in ("bars", "inds", "known_symbols"):
+                conn.execute(f"DROP TABLE IF EXISTS {temp}")
+
+    def _load(self, conn, assets: pd.DataFrame, wanted: list[str] | None, lo, hi, validate: bool) -> pd.DataFrame:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE known_symbols AS SELECT symbol FROM {MARKET}.{ASSETS}")
         where, params = _where(wanted, lo, hi)
         validation.stage_table(conn, SERIES, "bars", where=where, params=params)
