@@ -1,8 +1,9 @@
-"""Risk-aware trading loss: return-forecast error + Sharpe and drawdown penalties on a costed PnL.
+"""Risk-aware trading loss: return-forecast error + utility, Sharpe and drawdown terms on a costed PnL.
 
 `CompositeTradingLoss` scores a head's `HeadOutput` against future returns ``target: [B, H]``:
 
     total = prediction_weight * prediction      # error of expected_return vs target, in return_scale units
+          + utility_weight    * utility         # -(mean - risk_aversion/2 * var) of the PnL, along time
           + sharpe_weight     * sharpe          # -mean/std of the PnL stream, along time
           + drawdown_weight   * drawdown        # max drawdown of cumulative PnL, along time
           + head_weight       * head            # the head's own terms (pinball, sign cross-entropy)
@@ -24,9 +25,20 @@ the breakdown are in raw units. Blocks shorter than 2 samples (a tiny last batch
 Sharpe term (a sample standard deviation needs 2 points); their drawdown still counts. Horizon
 streams need H >= 2 (a ValueError says so).
 
-Sharpe is invariant to the scale of the positions, so it does not set the position *size*; the
-drawdown and cost terms pull the size down. Evaluate with that in mind (e.g. volatility-target the
-positions) or weight the terms accordingly.
+Position size. Sharpe is invariant to the scale of the positions and the drawdown and cost terms
+only pull the size towards zero, so on their own they leave the size undetermined (trained models
+drift to a tiny, near-constant position). The mean-variance utility term fixes it: on raw PnL,
+
+    utility = -(mean(pnl) - risk_aversion / 2 * var(pnl)) / return_scale
+
+per stream (population variance along the same time axis as Sharpe, so a 1-sample block still
+counts its mean), averaged over streams. For a position ``c * s_t`` on a signal whose PnL per
+unit has mean ``mu`` and variance ``s2``, it is minimised at ``c* = mu / (risk_aversion * s2)``
+(Merton's fraction; the head's [-1, 1] range clips it), finite and non-zero whenever there is an
+edge. ``risk_aversion`` is in raw return units (a daily-return variance of 1e-4 and an edge of
+0.05 daily sigma give ``c* = 5 / risk_aversion``); dividing by ``return_scale`` only makes the
+term O(0.1) like the Sharpe term. Because the variance penalty is quadratic in each step's
+``position * return``, the term also sizes down on volatile days (volatility targeting).
 
 Dimension legend: ``B`` batch, ``H`` horizon steps, ``K`` blocks, ``L`` block length, ``T`` stream length.
 """
@@ -45,7 +57,15 @@ from plusultra_core.errors import ConfigError
 from plusultra_core.heads import HeadOutput
 
 __all__ = ["LossConfig", "LossBreakdown", "CompositeTradingLoss", "pnl_stream",
-           "sharpe_penalty", "drawdown_penalty"]
+           "sharpe_penalty", "drawdown_penalty", "utility_penalty"]
+
+
+# Defaults of the utility term. A weight of 1 makes its gradient at a flat position
+# (edge / return_scale, ~0.05-0.3 for a useful daily signal) as large as the Sharpe term's; a risk
+# aversion of 10 sizes a 0.05-sigma daily edge at sigma = 1% to c* = 0.5 and a 0.1-sigma edge to
+# full size, so real signals use most of the [-1, 1] range without the size hitting the clip.
+UTILITY_WEIGHT = 1.0
+RISK_AVERSION = 10.0
 
 
 @dataclass
@@ -59,9 +79,15 @@ class LossConfig:
     time_axis:    "block" | "horizon" | "both" -- how PnL streams are formed (module docstring).
     eps:          added to the variance (in return_scale units) in the Sharpe denominator so a
                   zero-variance stream has finite value and gradient.
+    utility_weight: weight of the mean-variance utility term, the one term that gives positions
+                  a size (module docstring). 0 restores the pre-utility loss exactly.
+    risk_aversion: gamma of ``mean - gamma/2 * var`` on raw per-step PnL; the optimal constant
+                  size of a signal with per-step edge mu and variance s2 is ``mu / (gamma * s2)``.
     """
 
     prediction_weight: float = 1.0
+    utility_weight: float = UTILITY_WEIGHT
+    risk_aversion: float = RISK_AVERSION
     sharpe_weight: float = 0.1
     drawdown_weight: float = 0.1
     head_weight: float = 1.0
@@ -77,7 +103,8 @@ class LossConfig:
             raise ConfigError(f"LossConfig.prediction must be 'mse' or 'huber', got {self.prediction!r}")
         if self.time_axis not in ("block", "horizon", "both"):
             raise ConfigError(f"LossConfig.time_axis must be 'block', 'horizon' or 'both', got {self.time_axis!r}")
-        for name in ("prediction_weight", "sharpe_weight", "drawdown_weight", "head_weight", "cost_bps"):
+        for name in ("prediction_weight", "utility_weight", "risk_aversion", "sharpe_weight",
+                     "drawdown_weight", "head_weight", "cost_bps"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise ConfigError(f"LossConfig.{name} must be a finite number >= 0, got {value!r}")
@@ -91,12 +118,14 @@ class LossConfig:
 class LossBreakdown:
     """Every term of one loss evaluation (scalar tensors; ``total`` carries the gradient).
 
-    ``sharpe`` is the penalty (negative Sharpe); ``turnover`` is mean |position change| per step
+    ``sharpe`` is the penalty (negative Sharpe), ``utility`` the negative mean-variance utility in
+    return_scale units (0 when ``utility_weight`` is 0); ``turnover`` is mean |position change| per step
     and ``mean_pnl`` the mean net PnL per step, both raw units; ``cost`` the mean cost per step.
     """
 
     total: torch.Tensor
     prediction: torch.Tensor
+    utility: torch.Tensor
     sharpe: torch.Tensor
     drawdown: torch.Tensor
     head: torch.Tensor
@@ -147,6 +176,18 @@ def sharpe_penalty(pnl: torch.Tensor, eps: float) -> torch.Tensor:
     return -(mean / torch.sqrt(var + eps)).mean()
 
 
+def utility_penalty(pnl: torch.Tensor, risk_aversion: float) -> torch.Tensor:
+    """``-(mean - risk_aversion / 2 * var)`` of each stream ``[..., T]``, averaged over streams.
+
+    ``pnl`` in raw return units (the caller divides the result by ``return_scale``). Population
+    variance (``correction=0``): defined for T = 1 (it is 0 there, leaving the mean) and, unlike
+    the sample variance, the exact quadratic whose optimum is ``mu / (risk_aversion * s2)``.
+    """
+    mean = pnl.mean(dim=-1)                                             # [...]
+    var = pnl.var(dim=-1, correction=0)                                 # [...]
+    return -(mean - 0.5 * risk_aversion * var).mean()
+
+
 def drawdown_penalty(pnl: torch.Tensor) -> torch.Tensor:
     """Max drawdown of cumulative PnL per stream ``[..., T]`` (starting at 0), averaged.
 
@@ -158,7 +199,7 @@ def drawdown_penalty(pnl: torch.Tensor) -> torch.Tensor:
 
 
 class CompositeTradingLoss(nn.Module):
-    """Prediction error + Sharpe and drawdown penalties along time + head terms (module docstring)."""
+    """Prediction error + utility, Sharpe and drawdown terms along time + head terms (module docstring)."""
 
     def __init__(self, cfg: LossConfig | None = None):
         super().__init__()
@@ -194,9 +235,10 @@ class CompositeTradingLoss(nn.Module):
             streams.append(self._block_streams(out.position, target, blocks))  # 2 x [K, L]
         if cfg.time_axis in ("horizon", "both"):
             streams.append((out.position, target))                             # 2 x [B, H]
-        sharpe, drawdown, turnover, mean_pnl, cost = [], [], [], [], []
+        sharpe, drawdown, utility, turnover, mean_pnl, cost = [], [], [], [], [], []
         for pos, ret in streams:
             pnl = pnl_stream(pos, ret, self.cost, initial_position=None)       # [N, T]
+            utility.append(utility_penalty(pnl, cfg.risk_aversion) / scale)
             sharpe.append(sharpe_penalty(pnl / scale, cfg.eps))
             drawdown.append(drawdown_penalty(pnl / scale))
             change = pos.diff(dim=-1).abs() if pos.shape[-1] > 1 else pos.new_zeros(pos.shape[:-1] + (1,))
@@ -204,13 +246,16 @@ class CompositeTradingLoss(nn.Module):
             mean_pnl.append(pnl.mean())
             cost.append(self.cost * change.sum() / pnl.numel())
         sharpe_t, drawdown_t = torch.stack(sharpe).mean(), torch.stack(drawdown).mean()
+        utility_t = torch.stack(utility).mean()
 
         src = head if head is not None else out.source
         head_t = src.extra_loss(out, target) if src is not None else prediction.new_zeros(())
 
-        total = (cfg.prediction_weight * prediction + cfg.sharpe_weight * sharpe_t
-                 + cfg.drawdown_weight * drawdown_t + cfg.head_weight * head_t)
-        return LossBreakdown(total=total, prediction=prediction, sharpe=sharpe_t, drawdown=drawdown_t,
+        total = (cfg.prediction_weight * prediction + cfg.utility_weight * utility_t
+                 + cfg.sharpe_weight * sharpe_t + cfg.drawdown_weight * drawdown_t
+                 + cfg.head_weight * head_t)
+        return LossBreakdown(total=total, prediction=prediction, utility=utility_t, sharpe=sharpe_t,
+                             drawdown=drawdown_t,
                              head=head_t, turnover=torch.stack(turnover).mean().detach(),
                              mean_pnl=torch.stack(mean_pnl).mean().detach(),
                              cost=torch.stack(cost).mean().detach())

@@ -1,4 +1,5 @@
-"""CompositeTradingLoss: hand values, time-axis semantics, costs, gradients, and bad input."""
+"""CompositeTradingLoss: hand values, time-axis semantics, costs, position sizing by the utility
+term, gradients, and bad input."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from plusultra_core.errors import ConfigError
 from plusultra_core.heads import HeadConfig, HeadOutput, build_head
 from plusultra_core.losses import (CompositeTradingLoss, LossConfig, drawdown_penalty, pnl_stream,
-                                   sharpe_penalty)
+                                   sharpe_penalty, utility_penalty)
 
 
 def _out(position, expected=None) -> HeadOutput:
@@ -91,10 +92,12 @@ def test_block_layout_matches_manual_stream_and_order_matters():
     assert flipped.drawdown.item() != pytest.approx(got.drawdown.item(), rel=1e-3)
 
 
+@pytest.mark.parametrize("weights", ["defaults", "heavy_sharpe_drawdown"])
 @pytest.mark.parametrize("time_axis", ["block", "horizon", "both"])
-def test_perfect_foresight_beats_random_and_always_long(sp500_returns, time_axis):
+def test_perfect_foresight_beats_random_and_always_long(sp500_returns, time_axis, weights):
     r = sp500_returns
-    loss = CompositeTradingLoss(LossConfig(time_axis=time_axis, sharpe_weight=1.0, drawdown_weight=1.0))
+    extra = {} if weights == "defaults" else {"sharpe_weight": 1.0, "drawdown_weight": 1.0}
+    loss = CompositeTradingLoss(LossConfig(time_axis=time_axis, **extra))
     for seed in range(5):
         rng = np.random.default_rng(seed)
         start = int(rng.integers(0, r.size - 600))
@@ -104,7 +107,7 @@ def test_perfect_foresight_beats_random_and_always_long(sp500_returns, time_axis
         long = loss(_out(torch.ones_like(target)), target, blocks=4)
         assert perfect.total < rand.total and perfect.total < long.total, (seed, start)
         assert perfect.sharpe < long.sharpe and perfect.drawdown <= long.drawdown
-        assert perfect.mean_pnl > long.mean_pnl
+        assert perfect.mean_pnl > long.mean_pnl and perfect.utility < long.utility
 
 
 def test_costs_rise_with_turnover_and_cost_bps():
@@ -199,3 +202,102 @@ def test_bad_input_errors():
         LossConfig(cost_bps=-1.0)
     with pytest.raises(ConfigError, match="return_scale"):
         LossConfig(return_scale=0.0)
+    with pytest.raises(ConfigError, match="utility_weight"):
+        LossConfig(utility_weight=-0.5)
+    with pytest.raises(ConfigError, match="risk_aversion"):
+        LossConfig(risk_aversion=float("nan"))
+
+
+# ----------------------------------------------------------------------------- utility / sizing
+def _utility_only(**kw) -> CompositeTradingLoss:
+    """A loss whose only term is the mean-variance utility."""
+    return CompositeTradingLoss(LossConfig(prediction_weight=0.0, sharpe_weight=0.0, drawdown_weight=0.0,
+                                           head_weight=0.0, utility_weight=1.0, **kw))
+
+
+def _scaled_loss(loss, signal: torch.Tensor, target: torch.Tensor, c: float, blocks: int):
+    """(loss, d loss / d c) for positions ``c * signal``."""
+    scale = torch.tensor(c, requires_grad=True)
+    out = HeadOutput(position=scale * signal, expected_return=torch.zeros_like(target))
+    parts = loss(out, target, blocks=blocks)
+    parts.total.backward()
+    return parts.total.item(), scale.grad.item()
+
+
+def test_utility_hand_value_and_zero_weight_is_the_old_loss():
+    pnl = torch.tensor([[0.01, -0.02, 0.03], [0.0, 0.01, 0.02]])
+    mean, var = pnl.mean(-1), pnl.var(-1, correction=0)
+    assert utility_penalty(pnl, 4.0).item() == pytest.approx(-(mean - 2.0 * var).mean().item(), rel=1e-6)
+    assert utility_penalty(torch.tensor([[0.02]]), 4.0).item() == pytest.approx(-0.02)  # T = 1: mean only
+    # through the loss: block streams, divided by return_scale
+    gen = torch.Generator().manual_seed(3)
+    pos, tgt = torch.rand(8, 2, generator=gen) * 2 - 1, torch.randn(8, 2, generator=gen) * 0.01
+    cfg = dict(cost_bps=10.0, return_scale=0.02, risk_aversion=7.0)
+    got = CompositeTradingLoss(LossConfig(**cfg))(_out(pos), tgt, blocks=2)
+    manual = pnl_stream(pos[:, 0].reshape(2, 4), tgt[:, 0].reshape(2, 4), 1e-3, initial_position=None)
+    assert got.utility.item() == pytest.approx(utility_penalty(manual, 7.0).item() / 0.02, rel=1e-5)
+    # utility_weight = 0 gives back exactly the pre-utility total
+    old = CompositeTradingLoss(LossConfig(utility_weight=0.0, **cfg))(_out(pos), tgt, blocks=2)
+    expect = old.prediction + 0.1 * old.sharpe + 0.1 * old.drawdown + old.head
+    assert old.total.item() == pytest.approx(expect.item(), rel=1e-6)
+    assert got.total.item() == pytest.approx(old.total.item() + got.utility.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("time_axis", ["block", "horizon", "both"])
+def test_utility_gradient_grows_a_small_position_and_shrinks_a_large_one(time_axis):
+    """Constant long on returns with a positive edge: c* = mu / (gamma * s2) sits inside (0, 1)."""
+    rng = np.random.default_rng(0)
+    target = torch.as_tensor(0.0005 + 0.01 * rng.standard_normal((256, 4)), dtype=torch.float32)
+    mu, s2 = target.mean().item(), target.var(correction=0).item()
+    gamma = mu / (0.5 * s2)                                                # analytic optimum near 0.5
+    loss = _utility_only(risk_aversion=gamma, time_axis=time_axis)
+    ones = torch.ones_like(target)
+    _, small = _scaled_loss(loss, ones, target, 0.1, blocks=4)
+    _, large = _scaled_loss(loss, ones, target, 0.95, blocks=4)
+    assert small < 0 < large, (small, large)        # descent raises 0.1 and lowers 0.95
+    # a flat position is never a stationary point when there is an edge (the Sharpe term's
+    # scale-invariance left the size free; this term does not)
+    _, flat = _scaled_loss(loss, ones, target, 0.0, blocks=4)
+    assert flat < 0
+    # and with the edge reversed the gradient pushes a flat position short
+    _, flat_neg = _scaled_loss(loss, ones, -target, 0.0, blocks=4)
+    assert flat_neg > 0
+
+
+def _ar1(n: int, phi: float, sigma: float, rng) -> np.ndarray:
+    """[blocks, n] AR(1) returns, started from the stationary distribution."""
+    eps = rng.standard_normal((4, n)) * sigma
+    r = np.empty_like(eps)
+    r[:, 0] = eps[:, 0] / math.sqrt(1 - phi ** 2)
+    for t in range(1, n):  # sequential recursion, test data only
+        r[:, t] = phi * r[:, t - 1] + eps[:, t]
+    return r
+
+
+def test_utility_optimal_scale_matches_the_analytic_optimum_on_ar1():
+    """Position c * sign(r_{t-1}) on an AR(1): the grid minimum of the utility-only loss sits at
+    Merton's fraction c* = mu / (gamma * s2) computed from the AR(1)'s population moments."""
+    phi, sigma, n = 0.3, 0.01, 4000
+    r = _ar1(n + 1, phi, sigma, np.random.default_rng(1))                  # [4, n+1]
+    signal = torch.as_tensor(np.sign(r[:, :-1]), dtype=torch.float32).reshape(-1, 1)   # known at t-1
+    target = torch.as_tensor(r[:, 1:], dtype=torch.float32).reshape(-1, 1)            # earned at t
+    sd = sigma / math.sqrt(1 - phi ** 2)
+    mu = phi * sd * math.sqrt(2 / math.pi)                                 # E[sign(r_{t-1}) r_t]
+    s2 = sd ** 2 * (1 - 2 * phi ** 2 / math.pi)                            # Var[sign(r_{t-1}) r_t]
+    gamma = mu / (0.6 * s2)                                                # c* = 0.6 by construction
+    loss = _utility_only(risk_aversion=gamma, cost_bps=0.0)
+    grid = np.linspace(0.0, 1.0, 101)
+    values = np.array([_scaled_loss(loss, signal, target, float(c), blocks=4)[0] for c in grid])
+    best = grid[np.argmin(values)]
+    assert best == pytest.approx(0.6, abs=0.06), best                      # sampling error ~4 %
+    assert values[np.argmin(values)] < values[0] and values[np.argmin(values)] < values[-1]
+    # transaction costs eat into the edge: each sign flip of r costs 2c * cost, and r flips sign
+    # with probability 1/2 - asin(phi)/pi, so the net edge and the optimal size shrink by that
+    # (the cost's effect on the variance is second order)
+    cost = 5e-4
+    costly = _utility_only(risk_aversion=gamma, cost_bps=cost * 1e4)
+    costly_values = np.array([_scaled_loss(costly, signal, target, float(c), blocks=4)[0] for c in grid])
+    net = mu - 2 * cost * (0.5 - math.asin(phi) / math.pi)
+    costly_best = grid[np.argmin(costly_values)]
+    assert costly_best == pytest.approx(0.6 * net / mu, abs=0.06), costly_best
+    assert costly_best < best
