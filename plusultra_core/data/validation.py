@@ -46,7 +46,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from plusultra_core.data import contract, schemas
-from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, SERIES, TABLES, TRADES
+from plusultra_core.data.contract import ASSETS, INDICATORS, SERIES, TABLES, TRADES
 from plusultra_core.errors import ContractError, DataValidationError
 
 MAX_FAILURE_ROWS = 5

@@ -12,7 +12,7 @@ import pytest
 from plusultra_core.data.contract import ASSETS, INDICATORS, SERIES
 from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset, market_column
 from plusultra_core.errors import ConfigError, ContractError, DataValidationError, PartitionKeyError
-from tests.core.data.bad_databases import CPI_LAG, DEFECTS, ROW_DEFECTS, build_good, good_frames
+from tests.core.data.bad_databases import DEFECTS, ROW_DEFECTS, build_good, good_frames
 
 
 @pytest.fixture(scope="module")
