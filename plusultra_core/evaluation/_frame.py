@@ -42,7 +42,10 @@ def check_period(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def prepare_frame(frame: pd.DataFrame, feature_names: Sequence[str] = (), *,
                   table: str = "window_frame") -> pd.DataFrame:
-    """Validated copy of a window frame, sorted by (symbol, timestamp), with a fresh RangeIndex.
+    """Validated window frame, sorted by (symbol, timestamp), with a fresh RangeIndex.
+
+    A frame already in that form (the window stage's output) is returned as is, not copied:
+    treat the result as read-only. Anything else is copied, converted and sorted.
 
     Raises DataValidationError naming the column when ``timestamp``, ``symbol``, ``ret_1d`` or a
     requested feature is missing, or when a (symbol, timestamp) key repeats.
@@ -56,6 +59,8 @@ def prepare_frame(frame: pd.DataFrame, feature_names: Sequence[str] = (), *,
         raise DataValidationError(
             f"{table}: missing columns {missing} (have {list(frame.columns)[:20]})",
             table=table, column=missing[0], check="columns_present")
+    if _is_canonical(frame):
+        return frame  # already validated order and keys: no copy (callers never mutate it)
     out = frame.copy()
     out["timestamp"] = pd.to_datetime(out["timestamp"]).astype("datetime64[ns]")
     if out["timestamp"].isna().any():
@@ -76,6 +81,25 @@ def prepare_frame(frame: pd.DataFrame, feature_names: Sequence[str] = (), *,
             table=table, column="timestamp", check="unique_keys",
             failure_cases=out.loc[dup, ["symbol", "timestamp"]].head(5))
     return out
+
+
+def _is_canonical(frame: pd.DataFrame) -> bool:
+    """True when ``frame`` is already sorted by (symbol, timestamp) with unique keys, ns
+    timestamps without NaT, string symbols and a RangeIndex -- checked in O(N), no sort."""
+    if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
+        return False
+    if (frame["timestamp"].dtype != np.dtype("datetime64[ns]")
+            or not pd.api.types.is_string_dtype(frame["symbol"].dtype)):
+        return False
+    ts = frame["timestamp"].to_numpy()
+    sym = frame["symbol"].to_numpy()
+    if len(frame) == 0:
+        return True
+    if np.isnat(ts).any() or not all(isinstance(v, str) for v in (sym[0], sym[-1])):
+        return False
+    same = sym[1:] == sym[:-1]
+    # within a symbol time strictly increases (unique keys); across a boundary symbols increase
+    return bool(np.all(np.where(same, ts[1:] > ts[:-1], sym[1:] > sym[:-1])))
 
 
 def next_bar(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

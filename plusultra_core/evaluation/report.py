@@ -26,7 +26,7 @@ from plusultra_core.evaluation.leaderboard import TEXT_COLUMNS, Leaderboard
 from plusultra_core.evaluation.plots import equity_drawdown_png
 
 __all__ = ["ReportFiles", "write_fold_report", "write_leaderboard_report", "markdown_with_inline_png",
-           "fold_markdown", "leaderboard_markdown"]
+           "fold_markdown", "leaderboard_markdown", "png_data_uri"]
 
 PNG_NAME = "equity.png"
 CONVENTIONS = (
@@ -47,14 +47,15 @@ class ReportFiles:
     paths: tuple[Path, ...]
 
 
-def _data_uri(png: bytes) -> str:
+def png_data_uri(png: bytes) -> str:
+    """``data:image/png;base64,...`` of PNG bytes (for Markdown/HTML that must stand alone)."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def markdown_with_inline_png(png, body: str = "", alt: str = "equity and drawdown") -> str:
     """``body`` followed by the PNG (bytes or a path) embedded as a base64 data URI image."""
     data = Path(png).read_bytes() if isinstance(png, (str, Path)) else bytes(png)
-    return f"{body.rstrip()}\n\n![{alt}]({_data_uri(data)})\n".lstrip("\n")
+    return f"{body.rstrip()}\n\n![{alt}]({png_data_uri(data)})\n".lstrip("\n")
 
 
 def _strategy_lines(result: FoldResult) -> list[str]:
@@ -128,7 +129,7 @@ def _html(title: str, facts: list[str], tables: list[tuple[str, str]], png: byte
     body = "".join(f"<h2>{html.escape(h)}</h2>{t}" for h, t in tables)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>{items}</ul>"
-            f"{body}<h2>Equity and drawdown</h2><img alt='equity and drawdown' src='{_data_uri(png)}'>"
+            f"{body}<h2>Equity and drawdown</h2><img alt='equity and drawdown' src='{png_data_uri(png)}'>"
             f"<h2>Conventions</h2><p>{html.escape(CONVENTIONS)}</p></body></html>\n")
 
 
