@@ -32,6 +32,19 @@ def to_timestamp(value, name: str) -> pd.Timestamp:
     return ts
 
 
+def to_ns(values, table: str, column: str = "timestamp") -> pd.Series:
+    """``values`` as tz-naive ``datetime64[ns]`` (UTC wall time if zoned); unparsable -> a
+    DataValidationError naming the table and column."""
+    try:
+        out = pd.to_datetime(values)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"{table}: column {column!r} does not parse as timestamps ({exc})",
+                                  table=table, column=column, check="dtype") from exc
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
 def check_period(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Validated half-open period ``[start, end)``."""
     start, end = to_timestamp(start, "start"), to_timestamp(end, "end")
@@ -62,7 +75,7 @@ def prepare_frame(frame: pd.DataFrame, feature_names: Sequence[str] = (), *,
     if _is_canonical(frame):
         return frame  # already validated order and keys: no copy (callers never mutate it)
     out = frame.copy()
-    out["timestamp"] = pd.to_datetime(out["timestamp"]).astype("datetime64[ns]")
+    out["timestamp"] = to_ns(out["timestamp"], table)
     if out["timestamp"].isna().any():
         raise DataValidationError(f"{table}: NaT in column 'timestamp'", table=table,
                                   column="timestamp", check="not_null",

@@ -33,7 +33,7 @@ import pandas as pd
 from plusultra_core.errors import ConfigError, DataValidationError
 from plusultra_core.evaluation import baselines as B
 from plusultra_core.evaluation._frame import (check_period, in_period, next_bar, prepare_frame,
-                                              to_timestamp)
+                                              to_ns, to_timestamp)
 from plusultra_core.evaluation._io import text_writer, write_files_atomically
 from plusultra_core.evaluation.scoring import (POSITION_COLUMNS, daily_returns, strategy_metrics)
 from plusultra_core.losses import pnl_stream
@@ -126,7 +126,7 @@ def _check_predictions(predictions: pd.DataFrame, start: pd.Timestamp, end: pd.T
         raise DataValidationError(f"{PREDICTIONS}: missing columns {missing}", table=PREDICTIONS,
                                   column=missing[0], check="columns_present")
     pred = pd.DataFrame({
-        "timestamp": pd.to_datetime(predictions["timestamp"]).astype("datetime64[ns]"),
+        "timestamp": to_ns(predictions["timestamp"], PREDICTIONS),
         "symbol": predictions["symbol"].astype(str),
         "position": pd.to_numeric(predictions["position"], errors="coerce").astype(np.float64),
         "expected_return": (pd.to_numeric(predictions["expected_return"], errors="coerce").astype(np.float64)

@@ -8,7 +8,8 @@ concatenation of its folds' daily net returns; its metrics are computed on that 
 - ``probabilistic_sharpe_ratio``: P(true Sharpe > 0) given the record's length, skew and kurtosis;
 - ``deflated_sharpe_ratio``: PSR against the Sharpe expected from the best of ``n_trials`` useless
   strategies. ``n_trials`` defaults to the number of strategies on the board, and the variance
-  of their per-period Sharpe ratios is the trial variance (Bailey & Lopez de Prado 2014). This is
+  of their per-period Sharpe ratios is the trial variance (Bailey & Lopez de Prado 2014; with
+  fewer than 2 finite Sharpe ratios, each strategy's own estimation variance is used). This is
   a *lower bound* on the selection bias: every configuration tried during research is a trial
   too, so pass the real count as ``n_trials`` when it is known.
 

@@ -163,6 +163,7 @@ def test_to_files_round_trip_recomputes_the_reported_numbers(tmp_path):
         FoldResult.from_files(tmp_path / "fold")
 
 
+@pytest.mark.filterwarnings("ignore:Could not infer format:UserWarning")
 def test_bad_predictions_and_arguments_are_named():
     frame = _frame({"A": R})
     ok = _preds(frame, 1.0)
@@ -178,6 +179,10 @@ def test_bad_predictions_and_arguments_are_named():
         _evaluate(ok.drop(columns="position"), frame)
     with pytest.raises(DataValidationError, match="no position in"):
         _evaluate(ok.tail(1), frame)  # the only decision has no next bar yet
+    with pytest.raises(DataValidationError, match="'timestamp' does not parse"):
+        _evaluate(ok.assign(timestamp="not a date"), frame)
+    zoned = ok.assign(timestamp=ok["timestamp"].dt.tz_localize("UTC"))
+    assert _evaluate(zoned, frame).daily.equals(_evaluate(ok, frame).daily)  # UTC instants are the same bars
     with pytest.raises(ConfigError, match="cost_bps"):
         _evaluate(ok, frame, cost_bps=-1.0)
     with pytest.raises(ConfigError, match="unknown baselines"):
