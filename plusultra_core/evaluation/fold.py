@@ -244,7 +244,7 @@ def evaluate_fold(predictions: pd.DataFrame, frame: pd.DataFrame, start, end, *,
     info: dict = {"model_name": model_name, "baselines": list(baselines)}
     strategies = [model_name, *baselines]
     pos = [np.where(universe, model_pos, np.nan)]                    # S x [N]
-    exp = [model_exp]
+    exp = [np.where(universe, model_exp, np.nan)]
     for name in baselines:
         rows = _baseline_rows(name, frame, start, end, feature_names, train_end, purge,
                               momentum_lookback, ridge, linear_sizing, info)
