@@ -22,3 +22,7 @@ SUPERVISED_CHECKPOINT = "supervised_checkpoint"
 EVALUATION_REPORT = "evaluation_report"
 LEADERBOARD = "leaderboard"
 INFERENCE_FRAMES = "inference_frames"
+
+# Bump when the history assets' logic changes: stored partitions built by older logic are then
+# stale (see incremental.logic_version) and Dagster shows the new code version.
+HISTORY_CODE_VERSION = "2"

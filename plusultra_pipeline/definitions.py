@@ -22,15 +22,16 @@ def build_definitions(settings: PipelineSettings | None = None) -> Definitions:
     cutoffs = cutoff_partitions(settings.training)
     days = trading_day_partitions(settings.inference)
     jobs = build_jobs()
+    lookback = lookback_periods(settings)
     return Definitions(
-        assets=[*build_ingest_assets(settings, history),
+        assets=[*build_ingest_assets(settings, history, lookback),
                 *build_feature_assets(settings, history),
                 *build_training_assets(settings, cutoffs),
                 *build_evaluation_assets(settings, cutoffs),
                 build_inference_assets(settings, days)],
         jobs=list(jobs.values()),
         schedules=build_schedules(settings, jobs, cutoffs, days),
-        sensors=build_sensors(settings, jobs, lookback_periods(settings), days),
+        sensors=build_sensors(settings, jobs, lookback, days),
         resources={
             "market_db": MarketDatabase(path=str(settings.database_path),
                                         shard_mode=settings.sharding.mode,

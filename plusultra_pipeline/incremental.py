@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from plusultra_core.history import PartitionRef, shard_fingerprints
-from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_pipeline.constants import FEATURE_PANEL, HISTORY_CODE_VERSION, VALIDATED_BARS, WINDOW_TENSORS
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,22 @@ class RunPlan:
                 "dagster/asset_partition_range_end": f"{self.period_range[1]}|{self.shard_range[1]}"}
 
 
-def stale_partitions(dataset, shard_of: dict[str, str], store, period: str) -> list[PartitionRef]:
-    """Partitions whose source rows differ from what `validated_bars` last stored (or never stored)."""
+def logic_version(settings, lookback_periods: int) -> str:
+    """Hash of everything besides the source rows that decides a history partition's content."""
+    from plusultra_core.config import config_hash
+
+    return config_hash({"code": HISTORY_CODE_VERSION, "history": settings.history, "sharding": settings.sharding,
+                        "features": settings.features, "lookback_periods": lookback_periods})
+
+
+def stale_partitions(dataset, shard_of: dict[str, str], store, period: str, logic: str | None = None) -> list[PartitionRef]:
+    """Partitions whose source rows (or, given ``logic``, the logic version) differ from what
+    `validated_bars` last stored, or that were never stored."""
     current = shard_fingerprints(dataset.partition_fingerprints(period), shard_of, period)
     stale = []
     for ref, fingerprint in current.items():
-        sidecar = store.read_metadata(VALIDATED_BARS, ref.as_store_key()) or {}
-        if sidecar.get("metadata", {}).get("fingerprint") != fingerprint:
+        meta = (store.read_metadata(VALIDATED_BARS, ref.as_store_key()) or {}).get("metadata", {})
+        if meta.get("fingerprint") != fingerprint or (logic is not None and meta.get("logic_version") != logic):
             stale.append(ref)
     return sorted(stale, key=lambda r: (r.period, r.shard))
 

@@ -15,7 +15,7 @@ import pandas as pd
 from dagster import DagsterInstance
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
-from plusultra_pipeline.incremental import RunPlan, materialized_refs, plan_runs, stale_partitions
+from plusultra_pipeline.incremental import RunPlan, logic_version, materialized_refs, plan_runs, stale_partitions
 from plusultra_pipeline.partitions import period_partitions
 from plusultra_pipeline.settings import PipelineSettings
 
@@ -32,6 +32,7 @@ def project_instance(home: str | Path | None = None) -> DagsterInstance:
     home = home or os.environ.get("DAGSTER_HOME") or Path(os.environ.get("PLUSULTRA_HOME", ".plusultra")) / "dagster_home"
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # an empty file: default SQLite storage, said explicitly
     os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
 
@@ -56,7 +57,8 @@ def plan_history(instance: DagsterInstance, defs, settings: PipelineSettings, lo
     shard_order = register_symbol_partitions(instance, defs)
     period_order = period_partitions(settings.history).get_partition_keys()
     known = set(period_order)
-    stale = [r for r in stale_partitions(dataset, shard_of, store, settings.history.period) if r.period in known]
+    stale = [r for r in stale_partitions(dataset, shard_of, store, settings.history.period,
+                                         logic_version(settings, lookback_periods)) if r.period in known]
     plans = plan_runs(stale, shard_order, period_order, lookback_periods, materialized=materialized_refs(store))
     return stale, plans
 

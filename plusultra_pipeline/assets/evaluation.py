@@ -29,6 +29,7 @@ from plusultra_pipeline.settings import PipelineSettings
 from plusultra_pipeline.training_data import load_frame_until
 
 REPORTS_DIR = "reports"
+FOLD_DATA = "data"  # positions, returns and metrics of a fold, written beside its report
 LINEAGE_FILE = "lineage.json"  # which checkpoint (and which write of it) a fold report was built from
 
 
@@ -49,10 +50,21 @@ def leaderboard_dir(store_root) -> Path:
     return Path(store_root) / REPORTS_DIR / "leaderboard"
 
 
+def load_leaderboard(store_root):
+    """The leaderboard over every evaluated fold in the store (``None`` if there is none)."""
+    from plusultra_core.evaluation import FoldResult, build_leaderboard
+
+    base = Path(store_root) / REPORTS_DIR / "folds"
+    dirs = sorted(d for d in base.glob("cutoff=*") if (d / FOLD_DATA).is_dir()) if base.is_dir() else []
+    if not dirs:
+        return None, []
+    return build_leaderboard([FoldResult.from_files(d / FOLD_DATA) for d in dirs]), dirs
+
+
 def evaluate_cutoff(settings: PipelineSettings, store, cutoff: str, next_cutoff: str):
     """Predict the fold's out-of-sample period with the cutoff's checkpoint; compare with baselines."""
     from plusultra_core.evaluation import evaluate_fold
-    from plusultra_core.inference import load_supervised, predict_frame
+    from plusultra_core.inference.predict import load_supervised, predict_frame
 
     ckpt = checkpoint_path(settings.store_path, "supervised", cutoff)
     module, sidecar = load_supervised(ckpt)
@@ -65,8 +77,9 @@ def evaluate_cutoff(settings: PipelineSettings, store, cutoff: str, next_cutoff:
                                   f"inside its evaluation period starting {start.date()}")
     features = list(sidecar["feature_names"])
     predictions = predict_frame(module, frame, features, context_length=int(sidecar["context_length"]),
-                                start=start, end=end)
-    result = evaluate_fold(predictions, frame, start, end, cost_bps=settings.evaluation.cost_bps,
+                                start=start, end=end, zscore=bool(sidecar.get("zscore", False)))
+    # evaluate_fold takes the half-open period [cutoff, next cutoff)
+    result = evaluate_fold(predictions, frame, start, pd.Timestamp(next_cutoff), cost_bps=settings.evaluation.cost_bps,
                            baselines=tuple(settings.evaluation.baselines), feature_names=features,
                            train_end=train_end, purge=settings.training.purge_bars,
                            model_name=sidecar.get("architecture", "model"))
@@ -86,14 +99,14 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
     )
     def evaluation_report(context: AssetExecutionContext, store: PartitionStore):
         """Out-of-sample fold report: the cutoff's model from the cutoff to the next one, net of costs, beside baselines."""
-        from plusultra_core.evaluation import markdown_with_inline_png, write_fold_report
+        from plusultra_core.evaluation import fold_markdown, png_data_uri, write_fold_report
 
         window = context.partition_time_window
         cutoff, next_cutoff = str(window.start.date()), str(window.end.date())
         result, ckpt, sidecar = evaluate_cutoff(settings, store.store(), cutoff, next_cutoff)
         out = fold_dir(settings.store_path, cutoff)
-        result.to_files(out)
-        files = write_fold_report(result, out, title=f"Fold {cutoff} .. {next_cutoff} (out-of-sample)")
+        title = f"Fold {cutoff} .. {next_cutoff} (out-of-sample)"
+        files = write_fold_report(result, out, title=title)
         write_json_atomic(out / LINEAGE_FILE, {
             "checkpoint": str(ckpt), "checkpoint_created_at": sidecar.get("created_at"),
             "data_version": sidecar.get("data_version"), "feature_hash": sidecar.get("feature_hash"),
@@ -104,8 +117,8 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
             "checkpoint": MetadataValue.path(str(ckpt)),
             "cost_bps": settings.evaluation.cost_bps,
             "metrics": table(result.metrics.reset_index()),
-            "report": MetadataValue.md(markdown_with_inline_png(result.metrics, files.png,
-                                                                title=f"Fold {cutoff}")),
+            # the same report as the file, with the plot inlined so the UI can show it
+            "report": MetadataValue.md(fold_markdown(result, title, image=png_data_uri(files.png.read_bytes()))),
             "report_path": MetadataValue.path(str(files.markdown)),
             "html_path": MetadataValue.path(str(files.html)),
         })
@@ -119,20 +132,18 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
     )
     def leaderboard(context: AssetExecutionContext):
         """Every materialised fold joined into one out-of-sample track record per model and baseline, with PSR/DSR."""
-        from plusultra_core.evaluation import (FoldResult, build_leaderboard, markdown_with_inline_png,
-                                               write_leaderboard_report)
+        from plusultra_core.evaluation import leaderboard_markdown, png_data_uri, write_leaderboard_report
 
-        base = Path(settings.store_path) / REPORTS_DIR / "folds"
-        dirs = sorted(d for d in base.glob("cutoff=*") if d.is_dir()) if base.is_dir() else []
-        if not dirs:
-            raise Failure(description=f"no evaluated folds under {base}; materialise evaluation_report first")
-        board = build_leaderboard([FoldResult.from_files(d) for d in dirs])
+        board, dirs = load_leaderboard(settings.store_path)
+        if board is None:
+            raise Failure(description=f"no evaluated folds under {settings.store_path / REPORTS_DIR}; "
+                                      "materialise evaluation_report first")
         files = write_leaderboard_report(board, leaderboard_dir(settings.store_path))
         context.log.info("\n" + board.to_text())
         return MaterializeResult(metadata={
             "folds": len(dirs),
             "leaderboard": table(board.table.reset_index()),
-            "report": MetadataValue.md(markdown_with_inline_png(board.table, files.png, title="Leaderboard")),
+            "report": MetadataValue.md(leaderboard_markdown(board, image=png_data_uri(files.png.read_bytes()))),
             "report_path": MetadataValue.path(str(files.markdown)),
             "html_path": MetadataValue.path(str(files.html)),
         })

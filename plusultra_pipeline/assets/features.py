@@ -20,7 +20,7 @@ from dagster import (
 
 from plusultra_core.data.periods import PERIODS
 from plusultra_core.history import PartitionRef, from_store_frame, split_partitions, to_store_frame
-from plusultra_pipeline.constants import FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_pipeline.constants import HISTORY_CODE_VERSION, FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
 from plusultra_pipeline.metadata import date_range, table
 from plusultra_pipeline.partitions import lookback_mapping, split_key
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
@@ -29,7 +29,10 @@ from plusultra_pipeline.settings import PipelineSettings
 NAN_CHECK = "feature_nan_ratio"
 RETURN_COLUMN = "ret_1d"  # the 1-day return feature the window stage turns into targets
 FINITE_CHECK = "window_values_finite"
-BARS_PER_MONTH = 21  # trading days, to turn a feature lookback (rows) into history periods
+# Fewest trading days a month has (holidays included), to turn a feature lookback in rows into
+# history periods conservatively: a 252-row window plus the current row needs two years of
+# lookback when the previous year had only 251 sessions.
+MIN_BARS_PER_MONTH = 20
 
 
 def feature_pipeline(settings: PipelineSettings):
@@ -47,8 +50,8 @@ def feature_pipeline(settings: PipelineSettings):
 
 def lookback_periods(settings: PipelineSettings) -> int:
     """How many previous periods a partition's features need (e.g. 1 year for a 252-day window)."""
-    rows_per_period = PERIODS[settings.history.period][2] * BARS_PER_MONTH
-    return max(1, math.ceil(feature_pipeline(settings).max_lookback / rows_per_period))
+    rows_per_period = PERIODS[settings.history.period][2] * MIN_BARS_PER_MONTH
+    return max(1, math.ceil((feature_pipeline(settings).max_lookback + 1) / rows_per_period))
 
 
 def _refs(context: AssetExecutionContext) -> list[PartitionRef]:
@@ -85,7 +88,7 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
         backfill_policy=BackfillPolicy.single_run(),
         ins={VALIDATED_BARS: AssetIn(partition_mapping=lookback_mapping(lookback), dagster_type=Nothing)},
         group_name=FEATURES_GROUP,
-        code_version="1",
+        code_version=HISTORY_CODE_VERSION,
         kinds={"numpy", "parquet"},
         check_specs=[AssetCheckSpec(NAN_CHECK, asset=FEATURE_PANEL,
                                     description="Share of NaN/inf per feature after each symbol's warm-up "
@@ -130,7 +133,7 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
         backfill_policy=BackfillPolicy.single_run(),
         ins={FEATURE_PANEL: AssetIn(dagster_type=Nothing)},
         group_name=FEATURES_GROUP,
-        code_version="1",
+        code_version=HISTORY_CODE_VERSION,
         kinds={"numpy", "parquet"},
         check_specs=[AssetCheckSpec(FINITE_CHECK, asset=WINDOW_TENSORS, blocking=True,
                                     description="Every stored float32 input is finite (non-finite inputs are zeroed and their rows "

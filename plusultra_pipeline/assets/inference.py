@@ -49,7 +49,8 @@ def build_inference_assets(settings: PipelineSettings, days_def):
     )
     def inference_frames(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
         """Per symbol and trading day: action probabilities, position, expected return and risk analytics."""
-        from plusultra_core.inference import MarketNNPlusUltraAgent, export_predictions
+        from plusultra_core.inference.agent import MarketNNPlusUltraAgent
+        from plusultra_core.inference.export import export_predictions
         from plusultra_core.training.checkpoints import read_sidecar
 
         days = [pd.Timestamp(k) for k in context.partition_keys]

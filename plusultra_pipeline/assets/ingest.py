@@ -20,7 +20,8 @@ from dagster import (
 
 from plusultra_core.errors import DataValidationError
 from plusultra_core.history import PartitionRef, range_bounds, shard_fingerprints, split_partitions, to_store_frame
-from plusultra_pipeline.constants import INGEST_GROUP, VALIDATED_BARS
+from plusultra_pipeline.constants import HISTORY_CODE_VERSION, INGEST_GROUP, VALIDATED_BARS
+from plusultra_pipeline.incremental import logic_version
 from plusultra_pipeline.metadata import date_range, table
 from plusultra_pipeline.partitions import split_key
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
@@ -39,8 +40,9 @@ def database_version(market_db: MarketDatabase, period: str) -> tuple[str, dict]
     return hashlib.sha256(blob.encode()).hexdigest()[:16], prints
 
 
-def build_ingest_assets(settings: PipelineSettings, partitions_def):
+def build_ingest_assets(settings: PipelineSettings, partitions_def, lookback_periods: int):
     period = settings.history.period
+    logic = logic_version(settings, lookback_periods)
 
     @observable_source_asset(name="market_db", group_name=INGEST_GROUP,
                              description="The user's SQLite market database (read-only); its data "
@@ -55,7 +57,7 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def):
         backfill_policy=BackfillPolicy.single_run(),
         deps=[market_db],
         group_name=INGEST_GROUP,
-        code_version="1",
+        code_version=HISTORY_CODE_VERSION,
         kinds={"pandera", "parquet"},
         check_specs=[
             AssetCheckSpec(CONTRACT_CHECK, asset=VALIDATED_BARS, blocking=True,
@@ -93,7 +95,8 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def):
             frame = parts.get(ref, panel.iloc[:0])
             summary = validation_summary(frame) if len(frame) else {}
             stored = store_.write(VALIDATED_BARS, ref.as_store_key(), to_store_frame(frame),
-                                  metadata={"fingerprint": prints.get(ref), "symbols": sorted(summary),
+                                  metadata={"fingerprint": prints.get(ref), "logic_version": logic,
+                                            "symbols": sorted(summary),
                                             "validation": summary})
             rows.append({"shard": ref.shard, "period": ref.period, "rows": len(frame),
                          "source_rows": int(source_rows.get(ref, 0)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from plusultra_core.errors import PlusUltraError
 
@@ -37,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster marks APIs we rely on (backfill policies, observable sources) as beta; say it once
+    # in the docs, not on every command.
+    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
+    warnings.filterwarnings("ignore", message=r".*is currently in preview.*")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -107,14 +107,12 @@ def _demo(args) -> int:
 
 
 def _print_leaderboard(console, settings) -> None:
-    from plusultra_core.evaluation import FoldResult, build_leaderboard
-    from plusultra_pipeline.assets.evaluation import REPORTS_DIR, leaderboard_dir
+    from plusultra_pipeline.assets.evaluation import leaderboard_dir, load_leaderboard
 
-    folds = sorted((settings.store_path / REPORTS_DIR / "folds").glob("cutoff=*"))
-    if not folds:
+    board, folds = load_leaderboard(settings.store_path)
+    if board is None:
         console.print("no evaluated folds yet")
         return
-    board = build_leaderboard([FoldResult.from_files(d) for d in folds])
     console.print(f"\nOut-of-sample leaderboard over {len(folds)} fold(s), net of costs "
                   f"({settings.evaluation.cost_bps:g} bps):")
     console.print(board.to_text())

@@ -63,7 +63,8 @@ def test_every_computed_asset_has_a_code_version():
 def test_history_lookback_is_a_partition_mapping():
     graph = defs.resolve_asset_graph()
     mapping = graph.get_partition_mapping(AssetKey("feature_panel"), AssetKey("validated_bars"))
-    assert "TimeWindowPartitionMapping" in repr(mapping) and "start_offset=-1" in repr(mapping)
+    # 252-row features need two years: the previous year can have only 251 sessions
+    assert "TimeWindowPartitionMapping" in repr(mapping) and "start_offset=-2" in repr(mapping)
 
 
 def test_settings_unknown_key_names_key_and_file(tmp_path):

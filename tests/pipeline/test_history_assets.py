@@ -52,6 +52,11 @@ def test_history_materialises_then_only_affected_partitions_rerun(demo_env):
         assert rec.status.value == "SUCCEEDED", name
     windows = store.read("window_tensors")
     assert windows["valid"].mean() > 0.8
+    # the lookback mapping gives every partition enough history: after each symbol's first two
+    # years (252-bar warm-up), the first bar of every year is as valid as any other
+    sp = windows[windows["symbol"] == "SP500"].sort_values("timestamp")
+    firsts = sp.groupby(pd.to_datetime(sp["timestamp"]).dt.year).head(1)
+    assert firsts[pd.to_datetime(firsts["timestamp"]).dt.year >= 2001]["valid"].all()
     assert all(windows[c].dtype == np.float32 for c in windows.columns
                if c not in ("timestamp", "symbol", "valid", "shard", "period"))
 
