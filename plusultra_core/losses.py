@@ -60,11 +60,14 @@ __all__ = ["LossConfig", "LossBreakdown", "CompositeTradingLoss", "pnl_stream",
            "sharpe_penalty", "drawdown_penalty", "utility_penalty"]
 
 
-# Defaults of the utility term. A weight of 1 makes its gradient at a flat position
-# (edge / return_scale, ~0.05-0.3 for a useful daily signal) as large as the Sharpe term's; a risk
-# aversion of 10 sizes a 0.05-sigma daily edge at sigma = 1% to c* = 0.5 and a 0.1-sigma edge to
-# full size, so real signals use most of the [-1, 1] range without the size hitting the clip.
-UTILITY_WEIGHT = 1.0
+# Defaults of the utility term. The flat position stops being a (local) optimum only when the
+# utility's pull at zero, utility_weight * edge / return_scale, beats the drawdown term's push,
+# drawdown_weight * (max drawdown of a block per unit size, ~3-4 daily sigmas for 16-day blocks)
+# plus costs. With drawdown_weight 0.1 that is ~0.35; a weight of 5 clears it for edges above
+# ~0.07 daily sigma (weight 1 needed 0.35 sigma, so even a strong planted AR(1) signal stayed at
+# |position| ~ 0.05). A risk aversion of 10 sizes a 0.05-sigma daily edge at sigma = 1% to
+# c* = 0.5 and a 0.1-sigma edge to full size: real signals use the [-1, 1] range.
+UTILITY_WEIGHT = 5.0
 RISK_AVERSION = 10.0
 
 

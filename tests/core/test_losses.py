@@ -240,7 +240,9 @@ def test_utility_hand_value_and_zero_weight_is_the_old_loss():
     old = CompositeTradingLoss(LossConfig(utility_weight=0.0, **cfg))(_out(pos), tgt, blocks=2)
     expect = old.prediction + 0.1 * old.sharpe + 0.1 * old.drawdown + old.head
     assert old.total.item() == pytest.approx(expect.item(), rel=1e-6)
-    assert got.total.item() == pytest.approx(old.total.item() + got.utility.item(), rel=1e-6)
+    weight = LossConfig().utility_weight
+    assert weight > 0                                   # on by default: it is what sizes positions
+    assert got.total.item() == pytest.approx(old.total.item() + weight * got.utility.item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("time_axis", ["block", "horizon", "both"])
