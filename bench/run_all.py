@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,9 @@ STAGES: dict[str, Stage] = {
                      {"n_symbols": 50, "n_days": 1000, "n_features": 16, "context": 64, "peer_symbols": 10,
                       "n_batches": 20, "peer_batches": 5}),
     "models": Stage("bench.bench_models", {}, {"quick": True, "experts": [4, 8]}),
-    "inference": Stage("bench.bench_inference", {}, {"quick": True}),
+    # one day for every symbol of a 700-day history (context 128 + a 200-day feature lookback)
+    "inference": Stage("bench.bench_inference", {"n_symbols": 500, "n_days": 700},
+                       {"n_symbols": 50, "n_days": 700}),
     "incremental": Stage("bench.bench_incremental", {**REFERENCE},
                          {"n_symbols": 30, "n_days": 600, "seed": 0, "instances": ["ephemeral"],
                           "profile": False}, uses_database=True),
@@ -116,24 +119,47 @@ def _child(module_name: str, kwargs_json: str, result_file: str) -> int:
 # ---------------------------------------------------------------------------------------------
 
 def _run_process(cmd: list[str], env: dict | None = None, cwd: Path | None = None,
-                 capture: bool = False) -> tuple[int, float, float, str]:
-    """Run ``cmd``; return (exit code, wall seconds, peak RSS MB of it and its children, output)."""
+                 capture: Path | None = None, timeout: float | None = None) -> tuple[int, float, float, str]:
+    """Run ``cmd``; return (exit code, wall seconds, peak RSS MB of it and its children, output).
+
+    The child leads its own process group, so a stage that overruns ``timeout`` (or an
+    interrupted bench) is killed with every process it forked. ``capture`` is a file that
+    receives stdout+stderr; otherwise output goes to the terminal. Exit code -9: timed out.
+    """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, text=True,
-                            stdout=subprocess.PIPE if capture else None,
-                            stderr=subprocess.STDOUT if capture else None)
-    output = proc.stdout.read() if capture else ""  # until EOF: the child (and its forks) exited
-    if capture:
-        proc.stdout.close()
-    # wait4, not Popen.wait: it returns this child's own rusage (RUSAGE_CHILDREN would be the
-    # maximum over every stage run so far)
-    _, status, usage = os.wait4(proc.pid, 0)
+    out = open(capture, "w") if capture else None
+    try:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                start_new_session=True)
+        try:
+            while True:
+                # wait4, not Popen.wait: it returns this child's own rusage (RUSAGE_CHILDREN
+                # would be the maximum over every stage run so far)
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if timeout is not None and time.perf_counter() - t0 > timeout:
+                    _kill_group(proc.pid)
+                time.sleep(0.2)
+        except BaseException:
+            _kill_group(proc.pid)
+            raise
+    finally:
+        if out:
+            out.close()
     code = proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
-    return code, seconds, usage.ru_maxrss / 1024.0, output
+    return code, seconds, usage.ru_maxrss / 1024.0, Path(capture).read_text() if capture else ""
 
 
-def run_stage(name: str, stage: Stage, quick: bool, workdir: Path) -> StageOutcome:
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_stage(name: str, stage: Stage, quick: bool, workdir: Path, timeout: float | None = None) -> StageOutcome:
     """Run one stage in a fresh process; never raises for a failing stage."""
     kwargs = stage.quick if quick else stage.full
     result_file = workdir / f"{name}.json"
@@ -143,9 +169,10 @@ def run_stage(name: str, stage: Stage, quick: bool, workdir: Path) -> StageOutco
           flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
                                                                       os.environ.get("PYTHONPATH")]))}
-    code, seconds, rss, _ = _run_process(cmd, env=env, cwd=PROJECT_ROOT)
+    code, seconds, rss, _ = _run_process(cmd, env=env, cwd=PROJECT_ROOT, timeout=timeout)
     if code != 0 or not result_file.exists():
-        error = f"exit status {code}" + ("" if code else " but no results were written")
+        error = (f"timed out after {timeout:.0f} s (killed)" if code == -signal.SIGKILL and timeout
+                 and seconds > timeout else f"exit status {code}" + ("" if code else " but no results were written"))
         print(f"=== {name}: FAILED ({error}; its traceback is above)", flush=True)
         return StageOutcome(name, "failed", seconds, rss, error)
     rows = [BenchResult(**r) for r in json.loads(result_file.read_text())]
@@ -160,7 +187,7 @@ def _plusultra_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from plusultra_pipeline.cli import main; sys.exit(main())"]
 
 
-def run_demo() -> StageOutcome:
+def run_demo(timeout: float | None = None) -> StageOutcome:
     """Wall time of ``plusultra demo`` with a temporary PLUSULTRA_HOME and DAGSTER_HOME (as `make demo`)."""
     print("\n=== demo: plusultra demo (temporary PLUSULTRA_HOME/DAGSTER_HOME)", flush=True)
     with tempfile.TemporaryDirectory(prefix="plusultra-bench-demo-") as home:
@@ -170,7 +197,8 @@ def run_demo() -> StageOutcome:
         Path(env["DAGSTER_HOME"]).mkdir()
         cmd = [*_plusultra_command(), "demo", "--db", str(Path(home) / "demo.sqlite"),
                "--config", str(PROJECT_ROOT / "configs" / "demo.yaml")]
-        code, seconds, rss, output = _run_process(cmd, env=env, cwd=PROJECT_ROOT, capture=True)
+        code, seconds, rss, output = _run_process(cmd, env=env, cwd=PROJECT_ROOT,
+                                                  capture=Path(home) / "demo.log", timeout=timeout)
     print(output[-4000:], flush=True)
     if code != 0:
         tail = " | ".join(output.strip().splitlines()[-3:])
@@ -273,6 +301,9 @@ def parse_args(argv: list[str] | None, stages: dict[str, Stage]) -> argparse.Nam
                         help=f"comma-separated stages to run (of {', '.join([*stages, DEMO])})")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "bench" / "results"), help="report directory")
     parser.add_argument("--demo", action="store_true", help="also time `plusultra demo` (cold temp home)")
+    parser.add_argument("--stage-timeout", type=float, default=None,
+                        help="kill a stage after this many seconds and mark it failed "
+                             "(default: 600 with --quick, 7200 otherwise)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-kwargs", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--child-result", help=argparse.SUPPRESS)
@@ -300,6 +331,8 @@ def main(argv: list[str] | None = None, stages: dict[str, Stage] | None = None) 
     args = parse_args(argv, stages)
     if args.child:
         return _child(args.child, args.child_kwargs, args.child_result)
+    # one absolute cache/home for this process and every stage process, whatever the cwd
+    os.environ["PLUSULTRA_HOME"] = str(Path(os.environ.get("PLUSULTRA_HOME") or PROJECT_ROOT / ".plusultra").resolve())
     facts = machine_facts()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in facts.items()), flush=True)
     outcomes: list[StageOutcome] = []
@@ -309,9 +342,11 @@ def main(argv: list[str] | None = None, stages: dict[str, Stage] | None = None) 
     except Exception as exc:  # noqa: BLE001 - report it; the stages that need it will fail on their own
         notes.append(f"building the synthetic database failed: {type(exc).__name__}: {exc}")
         print(notes[-1], file=sys.stderr, flush=True)
+    timeout = args.stage_timeout or (600.0 if args.quick else 7200.0)
     with tempfile.TemporaryDirectory(prefix="plusultra-bench-") as tmp:
         for name in args.names:
-            outcome = run_demo() if name == DEMO else run_stage(name, stages[name], args.quick, Path(tmp))
+            outcome = (run_demo(args.stage_timeout or 7200.0) if name == DEMO
+                       else run_stage(name, stages[name], args.quick, Path(tmp), timeout))
             outcomes.append(outcome)
     markdown = render(outcomes, facts, args.quick, notes)
     print("\n" + markdown)
