@@ -58,7 +58,7 @@ STAGES: dict[str, Stage] = {
     "windows": Stage("bench.bench_windows", {"n_symbols": 500, "n_days": 5000},
                      {"n_symbols": 50, "n_days": 1000, "n_features": 16, "context": 64, "peer_symbols": 10,
                       "n_batches": 20, "peer_batches": 5}),
-    "models": Stage("bench.bench_models", {}, {"quick": True, "experts": [4, 8]}),
+    "models": Stage("bench.bench_models", {}, {"quick": True, "experts": [4]}),
     # one day for every symbol of a 700-day history (context 128 + a 200-day feature lookback)
     "inference": Stage("bench.bench_inference", {"n_symbols": 500, "n_days": 700},
                        {"n_symbols": 50, "n_days": 700}),
