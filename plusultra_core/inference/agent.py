@@ -11,10 +11,12 @@ Padding: a decision at ``start`` needs ``context_length`` rows of window, each o
 days of returns. The calendar padding is that many *rows* × 1.6 calendar days (5 business days
 are 7 calendar days, = 1.4, plus holidays) + 10 days: generous, assuming daily bars.
 
-``data_version`` is a content hash of the rows read: the sha256 of the ``partition_fingerprints``
-(symbol × year) lines of the symbols read whose year overlaps the read range. Editing, adding or
-removing any row the prediction could have seen changes it; changes elsewhere do not. It is not
-the training checkpoint's ``data_version`` (that one hashes the store partitions it trained on).
+``data_version`` is a content hash of exactly the rows read: sha256 of the validated panel (index,
+column names and every value, via ``pandas.util.hash_pandas_object``), market-wide as-of columns
+included. Editing, adding or removing any row the prediction could have seen changes it; changes
+outside the read range do not, and its cost is proportional to the rows read, not to the file
+(``partition_fingerprints`` would hash the whole database every day). It is not comparable with
+a training checkpoint's ``data_version``, which hashes the store partitions it trained on.
 """
 
 from __future__ import annotations
@@ -25,12 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import pandas as pd
 
 from plusultra_core.errors import CheckpointError, ConfigError
 
-FINGERPRINT_PERIOD = "year"
 _ROWS_TO_DAYS = 1.6
 _EXTRA_DAYS = 10
 
@@ -61,6 +61,13 @@ def file_digest(path: str | Path, n: int = 16) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:n]
+
+
+def data_version(panel: pd.DataFrame) -> str:
+    """sha256 (16 hex) of a panel's index, column names and values (see the module docstring)."""
+    h = hashlib.sha256("\x1f".join(map(str, panel.columns)).encode())
+    h.update(pd.util.hash_pandas_object(panel, index=True).to_numpy().tobytes())  # [N] uint64 row hashes
+    return h.hexdigest()[:16]
 
 
 def _day(value, what: str) -> pd.Timestamp:
@@ -125,6 +132,10 @@ class MarketNNPlusUltraAgent:
 
     def window_frame(self, dataset, start, end, symbols=None) -> pd.DataFrame:
         """The window frame the predictions are made from: bulk read, features, `build_window_frame`."""
+        return self._read(dataset, start, end, symbols)[1]
+
+    def _read(self, dataset, start, end, symbols=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(panel, window frame)``: one validated bulk read with the history padding."""
         from plusultra_core.windows import build_window_frame
 
         panel = dataset.load_panel(symbols=symbols, start=self.read_start(start), end=end)
@@ -134,7 +145,7 @@ class MarketNNPlusUltraAgent:
             detail = "; ".join(f"{n} needs {', '.join(m)}" for n, m in lacking.items()) or self.return_column
             raise CheckpointError(f"{self.checkpoint}: the database {dataset.path} lacks inputs of the "
                                   f"checkpoint's features: {detail}")
-        return build_window_frame(features, self.feature_names, return_column=self.return_column)
+        return panel, build_window_frame(features, self.feature_names, return_column=self.return_column)
 
     def predict(self, db_path: str | Path, start, end=None, symbols: Iterable[str] | None = None) -> AgentResult:
         """Predictions and risk for every decision day in ``[start, end]`` (``end`` defaults to ``start``).
@@ -153,8 +164,9 @@ class MarketNNPlusUltraAgent:
             raise ConfigError(f"end {end_ts.date()} is before start {start_ts.date()}")
         symbols = [symbols] if isinstance(symbols, str) else (list(symbols) if symbols is not None else None)
         with SQLiteMarketDataset(db_path) as dataset:
-            frame = self.window_frame(dataset, start_ts, end_ts, symbols)
-            version = self.data_version(dataset, frame, self.read_start(start_ts), end_ts)
+            panel, frame = self._read(dataset, start_ts, end_ts, symbols)
+        version = data_version(panel)
+        del panel
         preds = predict_frame(self.module, frame, self.feature_names, context_length=self.context_length,
                               start=start_ts, end=end_ts, batch_size=self.batch_size, zscore=self.zscore)
         # [days, symbols] wide returns once; each day's risk reads only rows up to that day
@@ -174,12 +186,3 @@ class MarketNNPlusUltraAgent:
         read = (str(self.read_start(start_ts).date()), str(end_ts.date()))
         return AgentResult(out, risk, self.checkpoint, version, read)
 
-    @staticmethod
-    def data_version(dataset, frame: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> str:
-        """sha256 (16 hex) of the symbol × year fingerprints of the rows read (one grouped query)."""
-        prints = dataset.partition_fingerprints(FINGERPRINT_PERIOD)
-        symbols = set(map(str, pd.unique(frame["symbol"])))
-        years = prints["period_start"].dt.year
-        keep = prints["symbol"].isin(symbols) & (years >= lo.year) & (years <= hi.year)
-        lines = (prints.loc[keep, "symbol"] + "/" + years[keep].astype(str) + "=" + prints.loc[keep, "checksum"])
-        return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()[:16]
