@@ -11,7 +11,8 @@ returns one dict per checkpoint, then one ``data`` entry for the data the root w
 Only recorded facts are reported. Checkpoints trained by the pipeline carry ``data_version``,
 ``config_hash``, ``train_range`` and ``cutoff`` (added by the training assets); a checkpoint
 trained from the command line lacks ``data_version`` (reported as None) and its ``config_hash``
-is computed from the config stored in the sidecar.
+is computed from the config stored in the sidecar, and its ``train_range`` is the sidecar's
+``data_range`` (the whole frame it was given, validation and test splits included).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ call per day, none per symbol).
 
 Padding: a decision at ``start`` needs ``context_length`` rows of window, each of which needs
 ``max_lookback`` rows of raw history for its features, and the risk analytics need ``lookback``
-days of returns. The calendar padding is that many *rows* × 1.6 calendar days (5 business days
+days of returns: ``max(max_lookback + context_length, lookback + 1)`` rows. The calendar padding
+is that many *rows* × 1.6 calendar days (5 business days
 are 7 calendar days, = 1.4, plus holidays) + 10 days: generous, assuming daily bars.
 
 ``data_version`` is a content hash of exactly the rows read: sha256 of the validated panel (index,
@@ -40,11 +41,12 @@ class AgentResult:
     """What `MarketNNPlusUltraAgent.predict` returns.
 
     frame:        one row per symbol × decision time: ``timestamp, symbol, p_sell, p_hold, p_buy,
-                  position, expected_return, [q_<level>...], predicted_volatility, vol_source,
-                  weight, risk_contribution, checkpoint, checkpoint_id``.
+                  position, expected_return, [q_<level>...], weight, predicted_volatility,
+                  vol_source, risk_contribution, checkpoint, checkpoint_id``.
     risk:         decision day (``YYYY-MM-DD``) -> portfolio risk dict (`risk_analytics`).
     checkpoint:   path of the checkpoint used.
     data_version: content hash of the database rows read (see the module docstring).
+    read_range:   first and last calendar day read (history padding included).
     """
 
     frame: pd.DataFrame
