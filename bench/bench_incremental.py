@@ -119,6 +119,7 @@ def _scenario(db_source: Path, kind: str, first_year: int, profile: bool) -> dic
         defs_s = time.perf_counter() - t0
         # Dagster's console logger prints every event at DEBUG; time the pipeline, not the terminal
         quiet = {"python_logs": {"python_log_level": "WARNING"}}
+        (tmp / "dagster_home").mkdir()
         ctx = instance_for_test(overrides=quiet, temp_dir=str(tmp / "dagster_home")) if kind == "sqlite" else None
         instance = ctx.__enter__() if ctx else DagsterInstance.ephemeral(settings=quiet)
         try:
