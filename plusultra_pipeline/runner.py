@@ -73,7 +73,7 @@ def materialize_history(instance: DagsterInstance, defs, settings: PipelineSetti
         if on_plan:
             on_plan(plan)
         selection = [_key(a) for a in plan.assets]
-        result = job.execute_in_process(instance=instance, tags=plan.range_tags,
+        result = job.execute_in_process(instance=instance, tags=plan.range_tags, run_config=log_config(),
                                         asset_selection=selection, raise_on_error=True)
         report.run_ids.append(result.run_id)
     return report
@@ -161,15 +161,23 @@ def run_partitioned(instance: DagsterInstance, defs, job_name: str, keys: list[s
         return run_ids
     if single_run:
         tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
-        run_ids.append(job.execute_in_process(instance=instance, tags=tags).run_id)
+        run_ids.append(job.execute_in_process(instance=instance, tags=tags, run_config=log_config()).run_id)
     else:
         for key in keys:
-            run_ids.append(job.execute_in_process(instance=instance, partition_key=key).run_id)
+            run_ids.append(job.execute_in_process(instance=instance, partition_key=key,
+                                                  run_config=log_config()).run_id)
     return run_ids
 
 
 def run_unpartitioned(instance: DagsterInstance, defs, job_name: str) -> str:
-    return defs.resolve_job_def(job_name).execute_in_process(instance=instance).run_id
+    return defs.resolve_job_def(job_name).execute_in_process(instance=instance, run_config=log_config()).run_id
+
+
+def log_config() -> dict:
+    """Console log level of in-process runs (``$PLUSULTRA_RUN_LOG_LEVEL``, default INFO); every
+    event is stored in the instance either way, so the UI shows the full logs."""
+    level = os.environ.get("PLUSULTRA_RUN_LOG_LEVEL", "INFO").upper()
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
 def keys_between(partitions_def, first: str, last: str) -> list[str]:

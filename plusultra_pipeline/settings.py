@@ -52,6 +52,7 @@ class TrainingSettings:
     architecture: str | None = None     # override model.architecture of both configs
     max_epochs: int | None = None       # override trainer.max_epochs of both configs
     warm_start_from_previous: bool = False  # incremental retraining: start from the previous cutoff
+    progress_bar: bool = True           # Lightning's progress bar (the demo shows its own progress)
 
     def __post_init__(self):
         if self.cadence not in CADENCES:

@@ -45,6 +45,7 @@ def _configure(cfg, settings: PipelineSettings, out_dir: Path):
         cfg.trainer.max_epochs = settings.training.max_epochs
     if settings.training.architecture:
         cfg.model.architecture = settings.training.architecture
+    cfg.trainer.progress_bar = cfg.trainer.progress_bar and settings.training.progress_bar
     return cfg
 
 

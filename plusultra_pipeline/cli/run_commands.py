@@ -6,7 +6,9 @@ same materialisations afterwards.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -76,7 +78,11 @@ def _demo(args) -> int:
     from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
     from plusultra_pipeline.runner import keys_between, materialize_graph
 
-    console = Console()
+    # wide tables even when stdout is not a terminal (CI logs, `make demo | tee`)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    os.environ.setdefault("PLUSULTRA_RUN_LOG_LEVEL", "WARNING")  # the demo prints its own progress
+    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     t0 = time.perf_counter()
     settings = _load(args)
     db = settings.database_path
