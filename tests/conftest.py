@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,18 @@ def copy_db(tmp_path):
         return target
 
     return _copy
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One torch thread per test: tiny models on a shared 2-core machine (two xdist workers) run an
+    order of magnitude slower when each also spins intra-op threads. Only touches torch when the
+    test module already imported it."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

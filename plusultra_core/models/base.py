@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from plusultra_core.errors import ConfigError
+
 
 @dataclass
 class BackboneOutput:
@@ -25,3 +27,12 @@ class BackboneOutput:
     steps: torch.Tensor
     horizon: torch.Tensor
     aux_loss: torch.Tensor
+
+
+def check_input(x: torch.Tensor, n_features: int, max_len: int, who: str) -> None:
+    """Every backbone's input contract: ``[B, T, n_features]`` with ``1 <= T <= max_len``."""
+    if x.dim() != 3 or x.shape[-1] != n_features:
+        raise ValueError(f"{who} expects x of shape [B, T, {n_features}], got {tuple(x.shape)}")
+    if not 1 <= x.shape[1] <= max_len:
+        raise ConfigError(f"{who}: context length T={x.shape[1]} is outside [1, max_len={max_len}]; "
+                          f"raise max_len in the model config")

@@ -28,8 +28,8 @@ from torch import nn
 from plusultra_core.layers.horizon import HorizonDecoder
 from plusultra_core.layers.moe import ROUTINGS, MixtureOfExperts
 from plusultra_core.layers.patch import TOKEN_MODES, PatchEmbedding
-from plusultra_core.models.base import BackboneOutput
-from plusultra_core.models.temporal_hybrid import TemporalBackboneConfig, TemporalBlock, _check_input
+from plusultra_core.models.base import BackboneOutput, check_input
+from plusultra_core.models.temporal_hybrid import TemporalBackboneConfig, TemporalBlock
 
 
 @dataclass
@@ -126,7 +126,7 @@ class MoETransformerBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         """``x: [B, T, F]`` float32 with ``1 <= T <= max_len``."""
-        _check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
+        check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
         tokens = self.embed(x)                                    # [B, T, F] -> [B, N, D]
         tokens = self.drop(tokens + self.pos[-tokens.shape[1]:])
         aux = x.new_zeros(())

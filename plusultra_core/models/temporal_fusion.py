@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from plusultra_core.errors import ConfigError
 from plusultra_core.layers.attention import MultiHeadAttention
 from plusultra_core.layers.gating import GLU, GatedResidualNetwork, VariableSelectionNetwork
-from plusultra_core.models.base import BackboneOutput
+from plusultra_core.models.base import BackboneOutput, check_input
 
 
 @dataclass
@@ -136,7 +135,7 @@ class TemporalFusionBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         """``x: [B, T, F]`` float32 with ``T <= max_len`` (``T`` may change between calls)."""
-        _check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
+        check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
         h, weights = self.vsn(x)                          # [B, T, D], [B, T, F]
         self.variable_weights = weights.detach()
         h = h + self.pos[-x.shape[1]:]                    # [B, T, D]
@@ -148,10 +147,3 @@ class TemporalFusionBackbone(nn.Module):
             q = layer(q, h)                               # [B, H, D]
         return BackboneOutput(steps=h, horizon=q, aux_loss=x.new_zeros(()))
 
-
-def _check_input(x: torch.Tensor, n_features: int, max_len: int, who: str) -> None:
-    if x.dim() != 3 or x.shape[-1] != n_features:
-        raise ValueError(f"{who} expects x of shape [B, T, {n_features}], got {tuple(x.shape)}")
-    if not 1 <= x.shape[1] <= max_len:
-        raise ConfigError(f"{who}: context length T={x.shape[1]} is outside [1, max_len={max_len}]; "
-                          f"raise max_len in the model config")

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from plusultra_core.errors import ConfigError
 from plusultra_core.layers.attention import MultiHeadAttention
 from plusultra_core.layers.conv import DilatedTemporalConv
 from plusultra_core.layers.feedforward import ResidualFeedForward
 from plusultra_core.layers.horizon import HorizonDecoder
 from plusultra_core.layers.patch import TOKEN_MODES, PatchEmbedding
-from plusultra_core.models.base import BackboneOutput
+from plusultra_core.models.base import BackboneOutput, check_input
 
 
 @dataclass
@@ -121,7 +120,7 @@ class TemporalHybridBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         """``x: [B, T, F]`` float32 with ``T <= max_len`` (``T`` may change between calls)."""
-        _check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
+        check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
         tokens = self.embed(x)                                    # [B, N, D]
         tokens = self.drop(tokens + self.pos[-tokens.shape[1]:])  # [B, N, D]
         for block in self.blocks:
@@ -131,11 +130,3 @@ class TemporalHybridBackbone(nn.Module):
         horizon = self.decoder(tokens)                            # [B, H, D]
         return BackboneOutput(steps=steps, horizon=horizon, aux_loss=x.new_zeros(()))
 
-
-def _check_input(x: torch.Tensor, n_features: int, max_len: int, who: str) -> None:
-    """Raise a clear error unless ``x`` is ``[B, T, n_features]`` with ``1 <= T <= max_len``."""
-    if x.dim() != 3 or x.shape[-1] != n_features:
-        raise ValueError(f"{who} expects x of shape [B, T, {n_features}], got {tuple(x.shape)}")
-    if not 1 <= x.shape[1] <= max_len:
-        raise ConfigError(f"{who}: context length T={x.shape[1]} is outside [1, max_len={max_len}]; "
-                          f"raise max_len in the model config")

@@ -100,7 +100,7 @@ class SupervisedTradingModule(pl.LightningModule):
 
     def _log_parts(self, stage: str, parts, aux, total, batch_size: int, on_step: bool):
         self.log(f"{stage}/loss", total, prog_bar=True, on_step=on_step, on_epoch=True, batch_size=batch_size)
-        for name in ("prediction", "sharpe", "drawdown", "turnover", "mean_pnl", "head"):
+        for name in ("prediction", "sharpe", "drawdown", "utility", "turnover", "mean_pnl", "head"):
             value = getattr(parts, name, None)
             if isinstance(value, torch.Tensor):
                 self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)

@@ -10,7 +10,6 @@ from dagster import AssetCheckKey, AssetKey, DagsterEventType, EventRecordsFilte
 from plusultra_core.data.demo_db import append_trading_day
 from plusultra_core.data.periods import period_keys
 from plusultra_core.data.store import ParquetStore
-from plusultra_core.history import PartitionRef
 from plusultra_pipeline.assets.features import lookback_periods
 from plusultra_pipeline.definitions import build_definitions
 from plusultra_pipeline.runner import materialize_history, plan_history

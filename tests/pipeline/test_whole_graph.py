@@ -28,7 +28,7 @@ from plusultra_pipeline.assets.features import lookback_periods
 from plusultra_pipeline.definitions import build_definitions
 from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
 from plusultra_pipeline.runner import keys_between, materialize_graph
-from plusultra_pipeline.settings import DemoSettings, TrainingSettings
+from plusultra_pipeline.settings import DemoSettings
 from tests.pipeline.conftest import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,5 +1,5 @@
 """One tiny supervised checkpoint per test session (policy head), trained on the small synthetic
-database, plus one torch thread per test (tiny models on a shared 2-core box)."""
+database (the one-thread-per-test fixture lives in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,6 @@ from tests.core.training.helpers import train_config
 
 FEATURES = ["ret_1d", "mom_5", "mom_20", "vol_std_20", "rsi_14"]
 CONTEXT = 16
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def train_tiny(out_dir, db_path, head: str = "policy"):

@@ -18,15 +18,6 @@ from plusultra_core.models.base import BackboneOutput
 N_FEATURES, HORIZON = 5, 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and far faster on a busy shared machine
-    (every op of a multi-threaded pool waits for its slowest, descheduled thread)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 # overrides are field names of each config class; every architecture gets d_model plus its own
 # tiny sizes. For architectures whose fields this file does not own, candidates are filtered to
 # the fields that exist so a knob rename there does not break these tests.

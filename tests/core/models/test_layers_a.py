@@ -14,15 +14,6 @@ from plusultra_core.layers.patch import PatchEmbedding
 PATCH_SHAPES = [(4, 2), (4, 4), (3, 1), (5, 3), (1, 1)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and far faster on a busy shared machine
-    (every op of a multi-threaded pool waits for its slowest, descheduled thread)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("P, S", PATCH_SHAPES)

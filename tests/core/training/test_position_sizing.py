@@ -4,7 +4,6 @@ long the scale-invariant Sharpe term alone drifts to."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
