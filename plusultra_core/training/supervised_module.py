@@ -13,7 +13,7 @@ block); each validation batch is one block.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import pytorch_lightning as pl
