@@ -202,11 +202,17 @@ def run_demo(timeout: float | None = None) -> StageOutcome:
     print(output[-4000:], flush=True)
     if code != 0:
         tail = " | ".join(output.strip().splitlines()[-3:])
-        return StageOutcome(DEMO, "failed", seconds, rss, f"exit status {code}: {tail}")
+        why = (f"timed out after {timeout:.0f} s (killed)" if code == -signal.SIGKILL and timeout
+               and seconds > timeout else f"exit status {code}")
+        return StageOutcome(DEMO, "failed", seconds, rss, f"{why}: {tail}")
     extra = {"peak_rss_mb": round(rss, 1)}
     built = re.search(r"demo database built .* in ([0-9.]+) s", output)
     if built:
         extra["demo_db_build_s"] = float(built.group(1))
+    # the demo prints "[  12.3s] <phase>: ..." as each phase starts: keep them as the time split
+    phases = re.findall(r"^\[\s*([0-9.]+)s\] (.+)$", output, flags=re.M)
+    if phases:
+        extra["phases"] = [f"{float(t):.1f}s {text.strip()}" for t, text in phases]
     history = re.search(r"history: (\d+) stale partitions rebuilt in (\d+) run\(s\), ([0-9.]+) s", output)
     if history:
         extra.update(history_partitions=int(history.group(1)), history_runs=int(history.group(2)),
