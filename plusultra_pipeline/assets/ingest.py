@@ -75,7 +75,9 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, lookback_per
         wanted_shards = {r.shard for r in refs}
         symbols = sorted(s for s, shard in shard_of.items() if shard in wanted_shards)
         start, end = range_bounds(sorted({r.period for r in refs}), period)
+        symbol_prints = dataset.partition_fingerprints(period)
         try:
+            check_known_symbols(symbol_prints, dataset.assets(), dataset.path)
             panel = dataset.load_panel(symbols, start, end, validate=True)
         except DataValidationError as exc:
             # Blocking check fails and nothing is written: the store keeps the previous partitions.
@@ -84,7 +86,6 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, lookback_per
                                              "check": str(exc.check), "error": MetadataValue.md(f"```\n{exc}\n```")})
             raise Failure(description=f"validation failed: {exc}") from exc
         parts = split_partitions(panel, shard_of, period, keep=set(refs))
-        symbol_prints = dataset.partition_fingerprints(period)
         prints = shard_fingerprints(symbol_prints, shard_of, period)
         source_rows = _source_rows(symbol_prints, shard_of, period)
         from plusultra_core.data.validation import validation_summary
@@ -120,6 +121,20 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, lookback_per
                                          "detail": table(mismatched) if len(mismatched) else "none"})
 
     return market_db, validated_bars
+
+
+def check_known_symbols(symbol_prints: pd.DataFrame, assets: pd.DataFrame, where) -> None:
+    """Rows of symbols missing from `assets` belong to no partition, so a partition-scoped read never
+    sees them: check the whole file here (from the fingerprint query it runs anyway)."""
+    from plusultra_core.data.contract import ASSETS, SERIES
+
+    orphans = sorted(set(symbol_prints["symbol"]) - set(assets["symbol"]))
+    if orphans:
+        raise DataValidationError(
+            f"{where}: table '{SERIES}', column 'symbol', check 'known_symbol': "
+            f"{len(orphans)} symbol(s) not in '{ASSETS}': {', '.join(map(str, orphans[:10]))}",
+            table=SERIES, column="symbol", check="known_symbol",
+            failure_cases=pd.DataFrame({"symbol": orphans[:5]}))
 
 
 def _source_rows(fp: pd.DataFrame, shard_of: dict[str, str], period: str) -> dict[PartitionRef, int]:

@@ -100,3 +100,19 @@ def test_invalid_database_fails_blocking_check_and_writes_nothing(tmp_path, demo
     assert rec is not None and rec.status.value == "FAILED"
     store = ParquetStore(settings.store_path)
     assert not any(store.list_partitions(a) for a in HISTORY)
+
+
+def test_market_db_data_version_follows_table_content(tmp_path, demo_db_path, copy_db):
+    """The observable source's data version: stable while nothing changes, new after a new candle."""
+    from plusultra_pipeline.assets.ingest import database_version
+    from plusultra_pipeline.resources import MarketDatabase
+
+    db = copy_db(demo_db_path)
+    resource = MarketDatabase(path=str(db))
+    first, per_partition = database_version(resource, "year")
+    assert database_version(resource, "year")[0] == first
+    append_trading_day(db)
+    second, after = database_version(resource, "year")
+    assert second != first
+    changed = {ref for ref in after if per_partition.get(ref) != after[ref]}
+    assert changed and all(ref.period == "2019" for ref in changed)
