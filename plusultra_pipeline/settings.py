@@ -76,8 +76,8 @@ class InferenceSettings:
 
 @dataclass(frozen=True)
 class DemoSettings:
-    cutoffs: tuple[str, ...] = ("2018-01-01", "2018-03-01")  # first and last cutoff the demo trains
-    inference_days: tuple[str, ...] = ("2018-01-02", "2018-03-30")  # first and last inference day
+    cutoffs: tuple[str, ...] = ("2018-01-01", "2018-04-01")  # first and last cutoff the demo trains
+    inference_days: tuple[str, ...] = ("2018-01-02", "2018-04-30")  # first and last inference day
 
 
 @dataclass(frozen=True)
