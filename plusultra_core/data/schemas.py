@@ -9,10 +9,12 @@ Two engines run the same checks (see `validation` for why):
 
 * pandera itself, on a pandas frame (``Model.validate(df, lazy=True)``) — small tables, stage
   frames, notebooks, and the benchmark baseline;
-* DuckDB, over the big tables (``series``, ``indicators``) while they are extracted: each check
-  listed here has a *SQL twin* in `SQL_TWINS`, a predicate that is true on a violating row. The
-  twins sit next to the checks they mirror, a test asserts that every check of a big-table schema
-  has one, and parity tests assert that both engines flag the same (column, check) pairs.
+* the array engine, over the big tables (``series``, ``indicators``) while they are extracted:
+  the rows are fetched once as numpy arrays and pandera's own check objects run on them; the
+  few checks that need the raw text (``iso_timestamp``, nullability) have an *array twin* in
+  `ARRAY_TWINS`, next to the checks they mirror. A test asserts that every check of a big-table
+  schema is runnable there, and parity tests assert that both engines flag the same (column,
+  check) pairs.
 
 Row-level dataframe checks are vectorised (``element_wise=False``): they see whole columns as
 numpy arrays, never one row at a time.
@@ -366,24 +368,14 @@ CHECK_COLUMNS: dict[str, str] = {
     "sorted_by_symbol_time": "symbol, timestamp",
 }
 
-# SQL twins of the checks, for the DuckDB engine (see module docstring). ``{col}`` is the
-# column the check is attached to; the relation provides ``ts`` (the parsed timestamp). A twin
-# is a predicate that is TRUE on a violating row; NULL inputs are the nullable check's business,
-# so twins are written to be NULL (not flagged) on them.
-SQL_TWINS: dict[str, str] = {
-    "not_nullable": "{col} IS NULL",
-    "greater_than": "{col} <= {value}",
-    "greater_than_or_equal_to": "{col} < {value}",
-    "finite": "isinf({col})",
-    "iso_timestamp": "{col} IS NOT NULL AND ts IS NULL",
-    "high_ge_open_close": "high < greatest(open, close)",
-    "low_le_open_close": "low > least(open, close)",
-}
-
-# Checks the DuckDB engine runs as their own vectorised function above, on arrays it fetches
-# (symbol hashed to an integer, timestamp as int64, in rowid order) instead of as SQL: a window
-# ``lag() OVER (PARTITION BY symbol ORDER BY rowid)`` sorts every row, while a stable argsort of
-# rows already stored symbol by symbol (the usual layout) is a linear pass.
-ARRAY_CHECKS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "timestamps_increasing": timestamps_increasing,
+# Twins of the checks that the array engine (`validation.array_violations`) cannot hand to pandera
+# as they are, because it does not fetch the column's text: it fetches ``timestamp`` parsed (NaT
+# where NULL or unparseable) plus a NULL flag, and ``symbol`` as an integer code. A twin takes
+# (parsed values, NULL flags) and is TRUE on a violating row; NULL is the nullable check's
+# business, so a twin never flags it. Every other check of a big-table schema is run by pandera
+# itself on the fetched float columns (column checks) or on a frame of the fetched arrays
+# (dataframe checks, which therefore see ``symbol`` as a code and ``timestamp`` parsed).
+ARRAY_TWINS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "not_nullable": lambda values, null: null,
+    "iso_timestamp": lambda values, null: np.isnat(values) & ~null,
 }

@@ -138,38 +138,53 @@ class SQLiteMarketDataset:
             raise ConfigError(f"load_panel: start {start} is after end {end}")
         assets = self.assets()
         wanted = self._check_symbols(symbols, assets)
-
         try:
             return self._load(conn, assets, wanted, lo, hi, validate)
         finally:
-            # the staged rows are as large as the panel: do not keep them alive between calls
-            for temp in ("bars", "inds", "known_symbols"):
-                conn.execute(f"DROP TABLE IF EXISTS {temp}")
+            for name in ("symbol_codes", "name_codes"):
+                conn.unregister(name)
 
     def _load(self, conn, assets: pd.DataFrame, wanted: list[str] | None, lo, hi, validate: bool) -> pd.DataFrame:
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE known_symbols AS SELECT symbol FROM {MARKET}.{ASSETS}")
-        where, params = _where(wanted, lo, hi)
-        validation.stage_table(conn, SERIES, "bars", where=where, params=params)
+        # every asset symbol gets an integer code (its rank): no Python string per row below
+        symbols = validation.register_codes(conn, "symbol_codes", assets["symbol"])
         market = assets[assets["asset_class"].isin(MARKET_WIDE_CLASSES)]
-        conn.register("market_frame", market[["symbol", "publication_lag_days"]])
+        ind_names, fields, names = self._extra_columns(conn, set(market["symbol"]))
+        validation.register_codes(conn, "name_codes", names)
+        where, params = _where(wanted, lo, hi)
+        bars = validation.fetch_rows(conn, SERIES, codes={"symbol": "symbol_codes"}, where=where, params=params)
         # per-symbol indicators of the panel's symbols in range; market-wide ones up to ``end``
         # (earlier observations are needed for the as-of join at ``start``)
-        ind_where = ("WHERE (symbol IN (SELECT DISTINCT symbol FROM bars) AND "
+        ind_where = ("WHERE (symbol IN (SELECT unnest(?::VARCHAR[])) AND "
                      "      (ts IS NULL OR ((? IS NULL OR ts >= ?) AND (? IS NULL OR ts < ?)))) "
-                     "   OR (symbol IN (SELECT symbol FROM market_frame) AND (ts IS NULL OR ? IS NULL OR ts < ?))")
-        validation.stage_table(conn, INDICATORS, "inds", where=ind_where, params=[lo, lo, hi, hi, hi, hi])
-
+                     "   OR (symbol IN (SELECT unnest(?::VARCHAR[])) AND (ts IS NULL OR ? IS NULL OR ts < ?))")
+        inds = validation.fetch_rows(conn, INDICATORS, codes={"symbol": "symbol_codes", "name": "name_codes"},
+                                     where=ind_where, params=[self._bar_symbols(conn, bars, symbols), lo, lo, hi, hi,
+                                                              sorted(market["symbol"]), hi, hi])
         if validate:
             found = validation.frame_violations(assets, ASSETS)
-            found += validation.sql_violations(conn, "bars", SERIES, known_relation="known_symbols")
-            found += validation.sql_violations(conn, "inds", INDICATORS, known_relation="known_symbols")
+            found += validation.array_violations(conn, bars, known_symbols=True)
+            found += validation.array_violations(conn, inds, known_symbols=True)
             validation.raise_for_violations(found, f"{self.path}: extracted rows")
 
-        panel = self._assemble(conn)
+        lags = np.zeros(len(symbols), dtype=np.int64)  # [n_assets] publication lag in days per code
+        lag_of = dict(zip(market["symbol"], market["publication_lag_days"]))
+        for i, sym in enumerate(symbols):
+            lags[i] = int(lag_of.get(sym, 0))
+        panel = _assemble(bars, inds, symbols, names, ind_names, fields, lags)
         if validate:
             # the series row checks ran on these very rows above; the stage adds its own contract
             validation.validate_frame(panel, validation.without_inherited_row_checks("validated_bars", SERIES))
         return panel
+
+    def _bar_symbols(self, conn, bars, symbols: list[str]) -> list[str]:
+        """Distinct symbols of the fetched bars (unknown ones too: their indicators get checked)."""
+        codes = bars.values["symbol"]
+        out = [symbols[c] for c in np.unique(codes[codes >= 0])]
+        unknown = codes <= validation.UNKNOWN_CODE
+        if unknown.any():  # failure path only: the text of symbols missing from assets
+            raw = validation.rows_by_rowid(conn, SERIES, bars.rid[unknown])
+            out += sorted(set(raw["symbol"]))
+        return out
 
     def _check_symbols(self, symbols, assets: pd.DataFrame) -> list[str] | None:
         if symbols is None:
@@ -189,83 +204,17 @@ class SQLiteMarketDataset:
                                     f"symbols: {', '.join(not_tradable)}")
         return wanted
 
-    def _assemble(self, conn) -> pd.DataFrame:
-        syms = sorted(r[0] for r in conn.execute("SELECT DISTINCT symbol FROM bars "
-                                                 "WHERE symbol IN (SELECT symbol FROM known_symbols)").fetchall())
-        conn.register("codes", pd.DataFrame({"symbol": syms, "code": np.arange(len(syms), dtype=np.int32)}))
-        cols = ", ".join(f"b.{c}" for c in PRICE_COLUMNS)
-        arr = conn.execute(f"SELECT b.ts, k.code, {cols} FROM bars b JOIN codes k USING (symbol) "
-                           "WHERE b.ts IS NOT NULL ORDER BY b.ts, k.code").fetchnumpy()
-        ts = np.asarray(arr["ts"]).astype("datetime64[ns]")
-        sym_codes = np.asarray(arr["code"], dtype=np.int64)
-        n = len(ts)
-        # [N] bool: first row of each distinct timestamp (rows are sorted by time)
-        new = np.ones(n, dtype=bool)
-        new[1:] = ts[1:] != ts[:-1]
-        ts_codes = np.cumsum(new) - 1
-        uniq_ts = ts[new]
-        index = pd.MultiIndex(levels=[pd.DatetimeIndex(uniq_ts), pd.Index(syms, dtype="str")],
-                              codes=[ts_codes, sym_codes], names=["timestamp", "symbol"], verify_integrity=False)
-        columns = {c: _float64(arr[c]) for c in PRICE_COLUMNS}
-        ind_names, mkt_fields = self._extra_columns(conn)
-        # [N] int64 key, increasing along the panel: locates (timestamp, symbol) pairs
-        key = ts_codes * len(syms) + sym_codes
-        columns.update(self._indicator_columns(conn, ind_names, uniq_ts, key, len(syms)))
-        columns.update(self._market_columns(conn, mkt_fields, uniq_ts, ts_codes))
-        # copy=False: each fetched array becomes its column as is, no stacking into one block
-        return pd.DataFrame(columns, index=index, copy=False)
-
-    def _extra_columns(self, conn) -> tuple[list[str], list[tuple[str, str]]]:
-        """Indicator names of tradable symbols and market-wide (symbol, name) fields, over the
-        whole database: every partition of a panel gets the same columns, whatever its range."""
-        rows = conn.execute(
-            f"SELECT DISTINCT m.symbol IS NOT NULL AS mkt, m.symbol, i.name FROM {MARKET}.{INDICATORS} i "
-            "LEFT JOIN market_frame m USING (symbol)").fetchall()
-        ind_names = sorted({name for mkt, _, name in rows if not mkt})
-        fields = sorted({(sym, name) for mkt, sym, name in rows if mkt})
+    def _extra_columns(self, conn, market: set) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+        """Indicator names of tradable symbols, market-wide (symbol, name) fields and every name,
+        over the whole database: every partition of a panel gets the same columns, whatever its range."""
+        rows = conn.execute(f"SELECT DISTINCT symbol, name FROM {MARKET}.{INDICATORS} WHERE name IS NOT NULL").fetchall()
+        ind_names = sorted({name for sym, name in rows if sym not in market})
+        fields = sorted({(sym, name) for sym, name in rows if sym in market})
         cols = [market_column(s, n) for s, n in fields]
         if len(set(cols)) != len(cols):
             raise ContractError(f"{self.path}: market-wide fields collide on panel columns: "
                                 f"{sorted(c for c in cols if cols.count(c) > 1)}")
-        return ind_names, fields
-
-    def _indicator_columns(self, conn, names: list[str], uniq_ts: np.ndarray, key: np.ndarray,
-                           n_sym: int) -> dict:
-        out = np.full((len(key), len(names)), np.nan)  # [N, n_names]
-        if len(key) and names:
-            conn.register("names", pd.DataFrame({"name": names, "ncode": np.arange(len(names), dtype=np.int32)}))
-            arr = conn.execute("SELECT i.ts, k.code, n.ncode, i.value FROM inds i JOIN codes k USING (symbol) "
-                               "JOIN names n USING (name) WHERE i.ts IS NOT NULL").fetchnumpy()
-            its = np.asarray(arr["ts"]).astype("datetime64[ns]")
-            # [M] position of each indicator row's timestamp among the panel's timestamps
-            pos = np.minimum(np.searchsorted(uniq_ts, its), len(uniq_ts) - 1)
-            hit = uniq_ts[pos] == its
-            ikey = pos * n_sym + np.asarray(arr["code"], dtype=np.int64)
-            row = np.minimum(np.searchsorted(key, ikey), len(key) - 1)
-            hit &= key[row] == ikey  # indicator rows on dates without a bar are dropped
-            out[row[hit], np.asarray(arr["ncode"], dtype=np.int64)[hit]] = _float64(arr["value"])[hit]
-        return {f"ind_{name}": out[:, j] for j, name in enumerate(names)}
-
-    def _market_columns(self, conn, fields: list[tuple[str, str]], uniq_ts: np.ndarray,
-                        ts_codes: np.ndarray) -> dict:
-        # availability = observation + publication lag; ordered for the as-of search below
-        rows = conn.execute(
-            "SELECT i.symbol, i.name, i.ts + to_days(CAST(m.publication_lag_days AS INTEGER)) AS avail, i.value "
-            "FROM inds i JOIN market_frame m USING (symbol) WHERE i.ts IS NOT NULL "
-            "ORDER BY i.symbol, i.name, avail").df()
-        groups = dict(iter(rows.groupby(["symbol", "name"], sort=True))) if len(rows) else {}
-        out = {}
-        # one iteration per market-wide field (a handful of columns), vectorised over time
-        for sym, name in fields:
-            grp = groups.get((sym, name))
-            if grp is None or not len(uniq_ts):
-                out[market_column(sym, name)] = np.full(len(ts_codes), np.nan)
-                continue
-            avail = grp["avail"].to_numpy("datetime64[ns]")
-            idx = np.searchsorted(avail, uniq_ts, side="right") - 1  # latest value public at t
-            vals = np.where(idx >= 0, grp["value"].to_numpy("float64")[np.maximum(idx, 0)], np.nan)
-            out[market_column(sym, name)] = vals[ts_codes]
-        return dict(sorted(out.items()))
+        return ind_names, fields, sorted({name for _, name in rows})
 
     # -- fingerprints ----------------------------------------------------------------------
 
@@ -322,11 +271,72 @@ class SQLiteMarketDataset:
         return df
 
 
-def _float64(values) -> np.ndarray:
-    """A fetched column as plain float64, NULL (masked) -> NaN, without copying when possible."""
-    if np.ma.isMaskedArray(values):
-        return np.ma.filled(values.astype("float64"), np.nan)
-    return np.asarray(values, dtype="float64")
+def _assemble(bars, inds, symbols: list[str], names: list[str], ind_names: list[str],
+              fields: list[tuple[str, str]], lags: np.ndarray) -> pd.DataFrame:
+    """The panel from fetched arrays: sorted (timestamp, symbol) index, prices, ``ind_``, ``mkt_``."""
+    code, ts = bars.values["symbol"], bars.values["timestamp"]
+    keep = np.flatnonzero((code >= 0) & ~np.isnat(ts))  # unknown symbols / bad times only if not validated
+    present = np.zeros(len(symbols), dtype=bool)
+    present[code[keep]] = True
+    remap = np.cumsum(present) - 1  # [n_assets] asset code -> panel symbol code (if present)
+    syms = [symbols[i] for i in np.flatnonzero(present)]
+    rows = keep[np.lexsort((code[keep], ts[keep]))]  # [N] fetched row of each panel row, by (time, symbol)
+    ts = ts[rows].astype("datetime64[ns]")
+    sym_codes = remap[code[rows]]
+    n = len(ts)
+    # [N] bool: first row of each distinct timestamp (rows are sorted by time)
+    new = np.ones(n, dtype=bool)
+    new[1:] = ts[1:] != ts[:-1]
+    ts_codes = np.cumsum(new) - 1
+    uniq_ts = ts[new]
+    index = pd.MultiIndex(levels=[pd.DatetimeIndex(uniq_ts), pd.Index(syms, dtype="str")],
+                          codes=[ts_codes, sym_codes], names=["timestamp", "symbol"], verify_integrity=False)
+    columns = {c: bars.values[c][rows] for c in PRICE_COLUMNS}
+    # [N] int64 key, increasing along the panel: locates (timestamp, symbol) pairs
+    key = ts_codes * len(syms) + sym_codes
+    icode, iname, its = inds.values["symbol"], inds.values["name"], inds.values["timestamp"].astype("datetime64[ns]")
+    ivalue = inds.values["value"]
+    known = (icode >= 0) & (iname >= 0) & ~np.isnat(its)
+    columns.update(_indicator_columns(np.where(known & present[np.maximum(icode, 0)], remap[np.maximum(icode, 0)], -1),
+                                      iname, its, ivalue, names, ind_names, uniq_ts, key, len(syms)))
+    columns.update(_market_columns(np.where(known, icode, -1), iname, its, ivalue, symbols, names, fields,
+                                   lags, uniq_ts, ts_codes))
+    # copy=False: each array becomes its column as is, no stacking into one block
+    return pd.DataFrame(columns, index=index, copy=False)
+
+
+def _indicator_columns(pcode, iname, its, value, names, ind_names, uniq_ts, key, n_sym) -> dict:
+    """``ind_<name>`` columns: indicator rows of panel symbols scattered onto their bars."""
+    out = np.full((len(key), len(ind_names)), np.nan)  # [N, n_names]
+    if not len(key) or not ind_names:
+        return {f"ind_{name}": out[:, j] for j, name in enumerate(ind_names)}
+    col = np.full(len(names), -1)  # name code -> column of out (-1: not a per-symbol indicator)
+    col[np.searchsorted(names, ind_names)] = np.arange(len(ind_names))
+    sel = np.flatnonzero((pcode >= 0) & (iname >= 0) & (col[np.maximum(iname, 0)] >= 0))
+    if len(sel):
+        pos = np.minimum(np.searchsorted(uniq_ts, its[sel]), len(uniq_ts) - 1)
+        hit = uniq_ts[pos] == its[sel]  # [M] position of each row's timestamp among the panel's
+        ikey = pos * n_sym + pcode[sel]
+        row = np.minimum(np.searchsorted(key, ikey), len(key) - 1)
+        hit &= key[row] == ikey  # indicator rows on dates without a bar are dropped
+        out[row[hit], col[iname[sel]][hit]] = value[sel][hit]
+    return {f"ind_{name}": out[:, j] for j, name in enumerate(ind_names)}
+
+
+def _market_columns(mcode, iname, its, value, symbols, names, fields, lags, uniq_ts, ts_codes) -> dict:
+    """``mkt_`` columns: the latest observation public (timestamp + lag) at each panel time."""
+    out = {}
+    # one iteration per market-wide field (a handful of columns), vectorised over time
+    for sym, name in fields:
+        s, k = symbols.index(sym) if sym in symbols else -2, names.index(name)
+        sel = np.flatnonzero((mcode == s) & (iname == k))
+        avail = its[sel] + np.timedelta64(int(lags[s]) if s >= 0 else 0, "D")
+        order = np.argsort(avail, kind="stable")  # availability order for the as-of search
+        avail, vals = avail[order], value[sel][order]
+        idx = np.searchsorted(avail, uniq_ts, side="right") - 1  # latest value public at t
+        col = np.where(idx >= 0, vals[np.maximum(idx, 0)], np.nan) if len(sel) else np.full(len(uniq_ts), np.nan)
+        out[market_column(sym, name)] = col[ts_codes]
+    return dict(sorted(out.items()))
 
 
 def _where(symbols: list[str] | None, lo, hi) -> tuple[str, list]:

@@ -39,7 +39,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -51,8 +51,8 @@ from plusultra_core.errors import ContractError, DataValidationError
 
 MAX_FAILURE_ROWS = 5
 KNOWN_SYMBOL = "known_symbol"
-# Tables validated by the DuckDB engine (large); the others go through pandera directly.
-SQL_ENGINE_TABLES = (SERIES, INDICATORS)
+# Tables validated by the array engine (large); the others go through pandera directly.
+ARRAY_ENGINE_TABLES = (SERIES, INDICATORS)
 # Tables whose ``symbol`` column must reference ``assets``.
 REFERENCING_TABLES = (SERIES, INDICATORS, TRADES)
 
@@ -270,115 +270,214 @@ def validate_frame(df: pd.DataFrame, schema_name_or_table, *, known_symbols: Ite
 
 
 # ---------------------------------------------------------------------------------------------
-# DuckDB engine
+# Array engine
 # ---------------------------------------------------------------------------------------------
+
+NULL_CODE = -1  # code of a NULL text value
+# A coded text value missing from its codes relation gets a code <= UNKNOWN_CODE derived from its
+# hash, so that distinct unknown symbols stay distinct (the storage-order check groups by symbol).
+UNKNOWN_CODE = -2
+_NAT = np.iinfo("int64").min
+
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def stage_table(conn, table: str, target: str, *, where: str = "", params: list | None = None) -> None:
-    """Copy ``market.<table>`` into DuckDB temp table ``target`` in one bulk scan.
+@dataclass
+class ArrayRows:
+    """Rows of one contract table fetched as numpy arrays, in storage (SQLite rowid) order.
 
-    Adds ``rid`` (the SQLite rowid: storage order) and ``ts`` (the timestamp parsed, NULL when
-    unparseable). ``where`` may filter on the table's columns and on ``ts``, with ``?`` parameters.
+    ``values[c]`` per contract column, [N] each: REAL -> float64 (NULL -> NaN); ``timestamp`` ->
+    datetime64[us] (NaT where NULL or unparseable); a TEXT column with a codes relation -> int64
+    code (`NULL_CODE` for NULL, <= `UNKNOWN_CODE` when not in the relation); any other column ->
+    uint64 hash of the value (equality only). ``null[c]``: [N] bool, the value is NULL in SQLite.
+    """
+
+    table: str
+    rid: np.ndarray
+    values: dict[str, np.ndarray]
+    null: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.rid)
+
+    def frame(self) -> pd.DataFrame:
+        """The arrays as a DataFrame without copying (what dataframe checks run on)."""
+        return pd.DataFrame(self.values, copy=False)
+
+
+def register_codes(conn, name: str, keys: Iterable[str]) -> list[str]:
+    """Register relation ``name(key, code)`` of the sorted distinct ``keys``; return the keys
+    (``code`` is the position in that list)."""
+    keys = sorted({str(k) for k in keys if k is not None and k == k})
+    conn.register(name, pd.DataFrame({"key": pd.Series(keys, dtype=object),
+                                      "code": np.arange(len(keys), dtype=np.int64)}))
+    return keys
+
+
+def fetch_rows(conn, table: str, *, codes: dict[str, str] | None = None, where: str = "",
+               params: list | None = None) -> ArrayRows:
+    """One scan of ``market.<table>`` straight into numpy arrays (see `ArrayRows`).
+
+    ``codes`` maps TEXT columns to relations registered with `register_codes`. ``where`` may
+    filter on the table's columns (raw values) and on ``ts`` (the parsed timestamp), with ``?``
+    parameters. The timestamp is parsed by DuckDB (``TRY_CAST``); nothing is staged.
     """
     from plusultra_core.data.duck import MARKET
 
-    cols = ", ".join(_q(c) for c in TABLES[table].column_names)
-    ts = "TRY_CAST(timestamp AS TIMESTAMP)" if "timestamp" in TABLES[table].column_names else "NULL"
-    select = f"SELECT rowid AS rid, {cols}, {ts} AS ts FROM {MARKET}.{table}"
-    if where:  # the filter may use ``ts``: wrap so that the alias exists
-        select = f"SELECT * FROM ({select}) {where}"
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS {select}", params or [])
+    spec, codes = TABLES[table], codes or {}
+    has_ts = "timestamp" in spec.column_names
+    cols = ", ".join(f"t.{_q(c)}" for c in spec.column_names)
+    inner = (f"SELECT t.rowid AS rid, {cols}, {'TRY_CAST(t.timestamp AS TIMESTAMP)' if has_ts else 'NULL'} "
+             f"AS ts FROM {MARKET}.{table} t")
+    if where:
+        inner = f"SELECT * FROM ({inner}) {where}"
+    proj, joins = ["r.rid"], []
+    for i, col in enumerate(spec.columns):
+        c, out = _q(col.name), _q("v_" + col.name)
+        if col.name == "timestamp":
+            proj.append(f"epoch_us(r.ts) AS {out}")
+        elif col.sqltype == "REAL":
+            proj.append(f"r.{c} AS {out}")
+        elif col.name in codes:
+            joins.append(f"LEFT JOIN {codes[col.name]} k{i} ON r.{c} = k{i}.key")
+            proj.append(f"CASE WHEN r.{c} IS NULL THEN {NULL_CODE} WHEN k{i}.code IS NULL THEN "
+                        f"{UNKNOWN_CODE} - (hash(r.{c}) % 1000000007)::BIGINT ELSE k{i}.code END AS {out}")
+        else:
+            proj.append(f"hash(r.{c}) AS {out}")
+        if col.sqltype != "REAL":  # a REAL NULL is NaN (SQLite cannot store a NaN)
+            proj.append(f"r.{c} IS NULL AS {_q('n_' + col.name)}")
+    arr = conn.execute(f"SELECT {', '.join(proj)} FROM ({inner}) r {' '.join(joins)}", params or []).fetchnumpy()
+    rid = np.asarray(arr["rid"], dtype=np.int64)
+    # joins may reorder rows across threads: restore storage order (a no-op check when intact)
+    order = np.argsort(rid, kind="stable") if len(rid) > 1 and not (rid[1:] > rid[:-1]).all() else None
+    values, null = {}, {}
+    for col in spec.columns:
+        v = arr["v_" + col.name]
+        if col.name == "timestamp":
+            v = np.ma.filled(v, _NAT).astype(np.int64).view("datetime64[us]")
+        elif col.sqltype == "REAL":
+            v = np.ma.filled(v.astype(np.float64), np.nan) if np.ma.isMaskedArray(v) else np.asarray(v, np.float64)
+        else:
+            v = np.ma.filled(v, 0).astype(np.int64 if col.name in codes else np.uint64)
+        n = np.isnan(v) if col.sqltype == "REAL" else np.asarray(arr["n_" + col.name], dtype=bool)
+        values[col.name], null[col.name] = (v, n) if order is None else (v[order], n[order])
+    return ArrayRows(table, rid if order is None else rid[order], values, null)
 
 
-def _twin(check: pa.Check, column: str | None) -> str | None:
-    if check.name in schemas.ARRAY_CHECKS:
-        return None  # run by `_array_check`
-    twin = schemas.SQL_TWINS.get(check.name)
-    if twin is None:
-        raise NotImplementedError(f"check '{check.name}' has no SQL twin in schemas.SQL_TWINS")
-    value = (check.statistics or {}).get("min_value")
-    return twin.format(col=_q(column) if column else "", value=repr(float(value)) if value is not None else "")
+def _column_check(check: pa.Check, column: str) -> Callable[[ArrayRows], np.ndarray]:
+    """pandera's own column check on a fetched float column; [N] True where violated."""
+    def run(rows: ArrayRows) -> np.ndarray:
+        values = rows.values[column]
+        out = check(pd.Series(values, copy=False)).check_output  # NULLs dropped (ignore_na)
+        bad = np.zeros(len(values), dtype=bool)
+        if isinstance(out, pd.Series):
+            bad[out.index.to_numpy()[~out.to_numpy(dtype=bool)]] = True
+        elif not out:  # a scalar verdict fails every non-NULL row
+            bad = ~rows.null[column]
+        return bad
+    return run
 
 
-def compile_checks(table: str, *, known_relation: str | None = None) -> list[tuple[str, str, str | None]]:
-    """(column, check label, violation predicate) for every check of the table's pandera schema.
+def _frame_check(check: pa.Check) -> Callable[[ArrayRows], np.ndarray]:
+    """pandera's own dataframe check on the fetched arrays (symbol as a code, timestamp parsed)."""
+    def run(rows: ArrayRows) -> np.ndarray:
+        out = check(rows.frame()).check_output
+        if isinstance(out, pd.Series):
+            return ~out.to_numpy(dtype=bool)
+        return np.full(len(rows), not out)
+    return run
 
-    The predicate is None for `schemas.ARRAY_CHECKS`, which run on fetched arrays instead.
+
+def _twin(name: str, column: str) -> Callable[[ArrayRows], np.ndarray]:
+    twin = schemas.ARRAY_TWINS[name]
+    return lambda rows: twin(rows.values[column], rows.null[column])
+
+
+def array_checks(table: str) -> list[tuple[str, str, Callable[[ArrayRows], np.ndarray]]]:
+    """(column, check label, runner) for every check of ``table``'s pandera schema.
+
+    A runner maps `ArrayRows` to [N] bool, True on violating rows. Column checks on REAL columns
+    are pandera's own; checks on text columns need a `schemas.ARRAY_TWINS` entry, else this
+    raises `NotImplementedError` (a programming error, asserted by a test).
     """
     schema = schemas.TABLE_SCHEMAS[table].to_schema()
+    real = {c.name for c in TABLES[table].columns if c.sqltype == "REAL"}
     out = []
     for name, col in schema.columns.items():
         if not col.nullable:
-            out.append((name, "not_nullable", schemas.SQL_TWINS["not_nullable"].format(col=_q(name))))
+            out.append((name, "not_nullable", _twin("not_nullable", name)))
         for chk in col.checks:
-            out.append((name, chk.error or chk.name, _twin(chk, name)))
+            label = chk.error or chk.name
+            if chk.name in schemas.ARRAY_TWINS:
+                out.append((name, label, _twin(chk.name, name)))
+            elif name in real:
+                out.append((name, label, _column_check(chk, name)))
+            else:
+                raise NotImplementedError(f"check '{label}' on {table}.{name} has no array twin in "
+                                          "schemas.ARRAY_TWINS (the engine fetches no text)")
     for chk in schema.checks:
-        out.append((schemas.CHECK_COLUMNS[chk.name], chk.name, _twin(chk, None)))
-    if known_relation is not None and "symbol" in schema.columns:
-        # a semi-join on a small relation: far cheaper than list membership per row
-        out.append(("symbol", KNOWN_SYMBOL,
-                    f'"symbol" IS NOT NULL AND "symbol" NOT IN (SELECT symbol FROM {known_relation} '
-                    "WHERE symbol IS NOT NULL)"))
+        out.append((schemas.CHECK_COLUMNS[chk.name], chk.name, _frame_check(chk)))
     return out
 
 
-def sql_violations(conn, relation: str, table: str, *, known_relation: str | None = None) -> list[Violation]:
-    """Run ``table``'s checks over a staged relation (see `stage_table`) in one aggregate query."""
-    checks = compile_checks(table, known_relation=known_relation)
+def rows_by_rowid(conn, table: str, rids: np.ndarray) -> pd.DataFrame:
+    """The raw rows (``rowid`` + contract columns) of ``market.<table>`` with these rowids."""
+    from plusultra_core.data.duck import MARKET
+
     cols = ", ".join(_q(c) for c in TABLES[table].column_names)
-    sql_checks = [c for c in checks if c[2] is not None]
-    counts = conn.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {p})" for _, _, p in sql_checks)
-                          + f" FROM {relation}").fetchone()
-    out = []
-    for (column, label, pred), n in zip(sql_checks, counts):
-        if n:
-            rows = conn.execute(f"SELECT rid AS rowid, {cols} FROM {relation} WHERE {pred} "
-                                f"ORDER BY rid LIMIT {MAX_FAILURE_ROWS}").df()
-            out.append(Violation(table, column, label, int(n), rows))
-    for column, label, _ in (c for c in checks if c[2] is None):
-        bad_rids = _array_check(conn, relation, label)
-        if len(bad_rids):
-            rows = conn.execute(f"SELECT rid AS rowid, {cols} FROM {relation} WHERE rid IN "
-                                "(SELECT unnest(?::BIGINT[])) ORDER BY rid",
-                                [bad_rids[:MAX_FAILURE_ROWS].tolist()]).df()
-            out.append(Violation(table, column, label, len(bad_rids), rows))
+    return conn.execute(f"SELECT rowid AS rowid, {cols} FROM {MARKET}.{table} WHERE rowid IN "
+                        "(SELECT unnest(?::BIGINT[])) ORDER BY rowid",
+                        [np.asarray(rids, dtype=np.int64).tolist()]).df()
+
+
+def array_violations(conn, rows: ArrayRows, *, known_symbols: bool = False) -> list[Violation]:
+    """Run the table's checks on fetched rows; only a failing check fetches its first rows.
+
+    ``known_symbols``: ``symbol`` was coded against the known symbols (`fetch_rows` ``codes``),
+    so a code <= `UNKNOWN_CODE` fails the referential check.
+    """
+    table = rows.table
+    checks = array_checks(table)
+    failed = [(column, label, bad) for column, label, run in checks if (bad := run(rows)).any()]
+    if known_symbols:
+        bad = rows.values["symbol"] <= UNKNOWN_CODE
+        if bad.any():
+            failed.append(("symbol", KNOWN_SYMBOL, bad))
+    out = [Violation(table, column, label, int(bad.sum()),
+                     rows_by_rowid(conn, table, rows.rid[bad][:MAX_FAILURE_ROWS]))
+           for column, label, bad in failed]
+    # strictly increasing timestamps per symbol admit no duplicate (symbol, timestamp) key: the
+    # duplicate check runs only when that check is absent or it (or the parsing) failed
     unique = schemas.TABLE_SCHEMAS[table].to_schema().unique
-    failed = {label for _, label, _ in checks if label in ("timestamps_increasing", "iso_timestamp")} & \
-             {v.check for v in out}
-    ordered_checked = any(label == "timestamps_increasing" for _, label, _ in checks)
-    if unique and (failed or not ordered_checked):
-        out += _duplicate_keys(conn, relation, table, list(unique), cols)
+    ordered = any(label == "timestamps_increasing" for _, label, _ in checks)
+    if unique and (not ordered or {v.check for v in out} & {"timestamps_increasing", "iso_timestamp"}):
+        out += _duplicate_keys(conn, rows, list(unique))
     return out
 
 
-def _array_check(conn, relation: str, check: str) -> np.ndarray:
-    """Run an `schemas.ARRAY_CHECKS` function on (symbol, timestamp) arrays; rowids of failures."""
-    # no ORDER BY: a plain scan of a temp table returns insertion (= rowid) order; verified below
-    arr = conn.execute(f"SELECT rid, hash(symbol) AS symbol, epoch_us(ts) AS ts FROM {relation}").fetchnumpy()
-    rid = np.asarray(arr["rid"], dtype=np.int64)
-    ts = np.ma.filled(arr["ts"], np.iinfo("int64").min).astype("int64")  # NULL -> NaT
-    sym = np.asarray(arr["symbol"])
-    if len(rid) > 1 and not (rid[1:] > rid[:-1]).all():
-        order = np.argsort(rid, kind="stable")
-        rid, ts, sym = rid[order], ts[order], sym[order]
-    frame = pd.DataFrame({"symbol": sym, "timestamp": ts.view("datetime64[us]").astype("datetime64[ns]")},
-                         copy=False)
-    ok = schemas.ARRAY_CHECKS[check](frame).to_numpy()
-    return rid[~ok]
-
-
-def _duplicate_keys(conn, relation: str, table: str, key: list[str], cols: str) -> list[Violation]:
-    keys = ", ".join(_q(k) for k in key)
-    dups = f"SELECT {keys} FROM {relation} GROUP BY {keys} HAVING count(*) > 1"
-    n = conn.execute(f"SELECT count(*) FROM {relation} WHERE ({keys}) IN ({dups})").fetchone()[0]
-    if not n:
+def _duplicate_keys(conn, rows: ArrayRows, key: list[str]) -> list[Violation]:
+    """Rows sharing a (non-NULL) primary key. A numpy screen on the fetched key arrays finds the
+    candidates (equal raw keys have equal codes/parsed times/hashes); their raw text decides."""
+    valid = ~np.logical_or.reduce([rows.null[k] for k in key])
+    idx = np.flatnonzero(valid)
+    arrays = [rows.values[k][idx].view(np.int64) for k in key]
+    order = np.lexsort(arrays[::-1])
+    same = np.ones(max(len(idx) - 1, 0), dtype=bool)
+    for a in arrays:
+        same &= a[order][1:] == a[order][:-1]
+    candidates = np.zeros(len(idx), dtype=bool)
+    candidates[order[1:][same]] = True
+    candidates[order[:-1][same]] = True
+    if not candidates.any():
         return []
-    rows = conn.execute(f"SELECT rid AS rowid, {cols} FROM {relation} WHERE ({keys}) IN ({dups}) "
-                        f"ORDER BY rid LIMIT {MAX_FAILURE_ROWS}").df()
-    return [Violation(table, ", ".join(key), "multiple_fields_uniqueness", int(n), rows)]
+    raw = rows_by_rowid(conn, rows.table, rows.rid[idx[candidates]])
+    dup = raw[raw.duplicated(subset=key, keep=False)]
+    if dup.empty:
+        return []
+    return [Violation(rows.table, ", ".join(key), "multiple_fields_uniqueness", len(dup),
+                      dup.head(MAX_FAILURE_ROWS).reset_index(drop=True))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,39 +528,34 @@ def validate_database(path: str | Path) -> DatabaseReport:
             if missing:
                 tr.skipped = "; ".join(missing)
                 continue
-            relation = f"stage_{table}"
             try:
-                stage_table(conn, table, relation)
-                tr.rows, tr.symbols, tr.first, tr.last = _stats(conn, relation, table)
+                tr.rows, tr.symbols, tr.first, tr.last = _stats(conn, f"{duck.MARKET}.{table}", table)
                 if table == ASSETS:
-                    conn.execute(f"CREATE OR REPLACE TEMP TABLE known_symbols AS SELECT DISTINCT symbol "
-                                 f"FROM {relation}")
-                    known = "known_symbols"
+                    known = register_codes(conn, "known_codes", (r[0] for r in conn.execute(
+                        f"SELECT DISTINCT symbol FROM {duck.MARKET}.{ASSETS}").fetchall()))
                 ref = known if table in REFERENCING_TABLES else None
-                if table in SQL_ENGINE_TABLES:
-                    tr.violations = sql_violations(conn, relation, table, known_relation=ref)
+                if table in ARRAY_ENGINE_TABLES:
+                    rows = fetch_rows(conn, table, codes={"symbol": "known_codes"} if ref is not None else None)
+                    tr.violations = array_violations(conn, rows, known_symbols=ref is not None)
                 else:
-                    tr.violations = _small_table_violations(conn, relation, table, ref)
+                    tr.violations = _small_table_violations(conn, table, ref)
             except duckdb.Error as exc:
                 tr.skipped = f"unreadable: {str(exc).splitlines()[0]}"
-            finally:
-                conn.execute(f"DROP TABLE IF EXISTS {relation}")
     finally:
         conn.close()
     return report
 
 
-def _small_table_violations(conn, relation: str, table: str, known_relation: str | None) -> list[Violation]:
+def _small_table_violations(conn, table: str, known: list[str] | None) -> list[Violation]:
     """pandera engine on a small table; the index is the SQLite rowid, shown with failing rows."""
+    from plusultra_core.data.duck import MARKET
+
     cols = ", ".join(_q(c) for c in TABLES[table].column_names)
-    df = conn.execute(f"SELECT rid AS rowid, {cols} FROM {relation} ORDER BY rid").df().set_index("rowid")
+    df = conn.execute(f"SELECT rowid AS rowid, {cols} FROM {MARKET}.{table} ORDER BY rowid").df().set_index("rowid")
     # an empty or all-NULL TEXT column arrives as object dtype: give it the text dtype it has
     for col in TABLES[table].columns:
         if col.sqltype == "TEXT" and df[col.name].dtype == object:
             df[col.name] = df[col.name].astype("str")
-    known = None
-    if known_relation is not None:
-        known = [r[0] for r in conn.execute(f"SELECT symbol FROM {known_relation}").fetchall()]
     violations = frame_violations(df, table, known_symbols=known)
     for v in violations:
         v.table = table
