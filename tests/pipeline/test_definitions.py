@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,9 +87,10 @@ def test_sharded_settings_build(tmp_path):
     Definitions.validate_loadable(d)
 
 
-def test_dagster_definitions_validate_cli():
+def test_dagster_definitions_validate_cli(tmp_path):
     """`dagster definitions validate` (what users and CI run) passes on the project module."""
     exe = Path(sys.executable).with_name("dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # the CLI wants an existing instance directory
     proc = subprocess.run([str(exe), "definitions", "validate", "-m", "plusultra_pipeline.definitions"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
