@@ -121,18 +121,18 @@ def run(n_symbols: int = 500, n_days: int = 700) -> list[BenchResult]:
     with tempfile.TemporaryDirectory(prefix="bench_inference_") as tmp:
         db = Path(tmp) / "synth.sqlite"
         build_synthetic_database(db, n_symbols=n_symbols, n_days=n_days, seed=11)
-        # imports are paid once here (a daily job imports once too); torch *runs* only in forked
-        # children: OpenMP threads started in the parent would hang a fork
+        # imports are paid once here (a daily job imports once too); torch runs only in spawned
+        # children: OpenMP threads started in a parent can deadlock a forked child
         import plusultra_core.data.sqlite_dataset  # noqa: F401
         import plusultra_core.features  # noqa: F401
         import plusultra_core.inference.agent  # noqa: F401
         import plusultra_core.inference.predict  # noqa: F401
         import plusultra_core.training.supervised_module  # noqa: F401
-        measure(build_checkpoint, Path(tmp) / "supervised.pt", db)
+        measure(build_checkpoint, Path(tmp) / "supervised.pt", db, start_method="spawn")
         ckpt = Path(tmp) / "supervised.pt"
         day = str(pd.bdate_range("2000-01-03", periods=n_days)[-1].date())
-        e2e = measure(_end_to_end, ckpt, db, day).value
-        fwd_info = measure(_forward_time, ckpt, db, day).value
+        e2e = measure(_end_to_end, ckpt, db, day, start_method="spawn").value
+        fwd_info = measure(_forward_time, ckpt, db, day, start_method="spawn").value
         assert fwd_info["windows"] == n_symbols == e2e["rows"], (fwd_info, e2e)
         seconds, fwd = e2e.pop("end_to_end_s"), fwd_info["forward_s"]
         return [

@@ -48,9 +48,14 @@ def _child(fn: Callable, args: tuple, kwargs: dict, queue) -> None:
     queue.put(Measurement(seconds, (peak - start_rss) / 1024.0, value))
 
 
-def measure(fn: Callable, *args, **kwargs) -> Measurement:
-    """Run ``fn(*args, **kwargs)`` in a forked child; return its wall time, peak RSS and value."""
-    ctx = mp.get_context("fork")
+def measure(fn: Callable, *args, start_method: str = "fork", **kwargs) -> Measurement:
+    """Run ``fn(*args, **kwargs)`` in a child process; return its wall time, peak RSS and value.
+
+    ``start_method="spawn"`` for work that runs torch: OpenMP thread pools do not survive a fork,
+    so a forked child of a process that has touched them can deadlock. ``fn`` must then be a
+    module-level function and its arguments picklable.
+    """
+    ctx = mp.get_context(start_method)
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, args, kwargs, queue))
     proc.start()

@@ -32,7 +32,9 @@ def project_instance(home: str | Path | None = None) -> DagsterInstance:
     home = home or os.environ.get("DAGSTER_HOME") or Path(os.environ.get("PLUSULTRA_HOME", ".plusultra")) / "dagster_home"
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # an empty file: default SQLite storage, said explicitly
+    config = home / "dagster.yaml"
+    if not config.exists():  # default SQLite storage; telemetry off (these machines have no network)
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return DagsterInstance.get()
 

@@ -81,6 +81,8 @@ def _demo(args) -> int:
     # wide tables even when stdout is not a terminal (CI logs, `make demo | tee`)
     console = Console(width=None if sys.stdout.isatty() else 160)
     os.environ.setdefault("PLUSULTRA_RUN_LOG_LEVEL", "WARNING")  # the demo prints its own progress
+    import pytorch_lightning  # noqa: F401  (it sets its loggers to INFO on import: quiet them after)
+
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     t0 = time.perf_counter()
