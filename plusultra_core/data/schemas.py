@@ -89,13 +89,18 @@ def timestamps_increasing(df: pd.DataFrame) -> pd.Series:
     """
     sym = pd.factorize(_key(df, "symbol"))[0]
     ts = _parse_ts(_key(df, "timestamp")).view("int64")
-    order = np.argsort(sym, kind="stable")
-    s, t = sym[order], ts[order]
+    # codes number symbols by first appearance: non-decreasing codes mean rows are already
+    # grouped by symbol (the usual layout) and the sort below would be the identity
+    grouped = bool((sym[1:] >= sym[:-1]).all())
+    order = None if grouped else np.argsort(sym, kind="stable")
+    s, t = (sym, ts) if grouped else (sym[order], ts[order])
     bad_sorted = np.zeros(len(df), dtype=bool)
     same = s[1:] == s[:-1]
     # NaT (min int64) is flagged by iso_timestamp, not here: skip pairs that involve one
     nat = np.iinfo("int64").min
     bad_sorted[1:] = same & (t[1:] <= t[:-1]) & (t[1:] != nat) & (t[:-1] != nat)
+    if grouped:
+        return pd.Series(~bad_sorted, index=df.index)
     ok = np.ones(len(df), dtype=bool)
     ok[order] = ~bad_sorted
     return pd.Series(ok, index=df.index)

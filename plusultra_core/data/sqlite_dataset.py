@@ -142,7 +142,7 @@ class SQLiteMarketDataset:
             return self._load(conn, assets, wanted, lo, hi, validate)
         finally:
             for name in ("symbol_codes", "name_codes"):
-                conn.unregister(name)
+                conn.execute(f"DROP TYPE IF EXISTS {name}")
 
     def _load(self, conn, assets: pd.DataFrame, wanted: list[str] | None, lo, hi, validate: bool) -> pd.DataFrame:
         # every asset symbol gets an integer code (its rank): no Python string per row below

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import sqlite3
 
@@ -232,3 +234,27 @@ def test_duck_connect_quotes_paths_and_names_missing_files(good_db, tmp_path):
     assert duck.extension_path().name == "sqlite_scanner.duckdb_extension"
     with pytest.raises(ContractError, match="absent.sqlite"):
         duck.connect(tmp_path / "absent.sqlite")
+
+
+def test_extension_trust_record(tmp_path, monkeypatch):
+    """A verified extension's digest is remembered; only an exact, private record is trusted."""
+    from plusultra_core.data import duck
+
+    monkeypatch.setenv("PLUSULTRA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(duck, "_verified", None)  # as in a fresh process
+    ext = duck.extension_path()
+    assert not duck._remembered(ext)
+    duck.connect().close()  # DuckDB verifies the signature, then the digest is recorded
+    record = duck.trust_file()
+    assert json.loads(record.read_text()) == {str(ext): hashlib.sha256(ext.read_bytes()).hexdigest()}
+    assert record.stat().st_mode & 0o777 == 0o600
+    assert duck._remembered(ext)
+    monkeypatch.setattr(duck, "_verified", None)
+    duck.connect().close()  # trusted through the record
+    record.chmod(0o666)  # writable by others: ignored
+    assert not duck._remembered(ext)
+    record.chmod(0o600)
+    record.write_text(json.dumps({str(ext): "0" * 64}))  # other bytes: ignored
+    assert not duck._remembered(ext)
+    record.write_text("not json")
+    assert not duck._remembered(ext)
