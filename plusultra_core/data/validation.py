@@ -453,6 +453,7 @@ def array_violations(conn, rows: ArrayRows, *, known_symbols: bool = False) -> l
         bad = rows.values["symbol"] <= UNKNOWN_CODE
         if bad.any():
             failed.append(("symbol", KNOWN_SYMBOL, bad))
+    failed.sort(key=lambda f: f[1] == "timestamps_increasing")  # checks of single rows first (stable)
     out = [Violation(table, column, label, int(bad.sum()),
                      rows_by_rowid(conn, table, rows.rid[bad][:MAX_FAILURE_ROWS]))
            for column, label, bad in failed]
