@@ -258,3 +258,13 @@ def test_extension_trust_record(tmp_path, monkeypatch):
     assert not duck._remembered(ext)
     record.write_text("not json")
     assert not duck._remembered(ext)
+
+
+@pytest.mark.parametrize("defect, rows", [("unknown_symbol", 80), ("bad_timestamp", 79)])
+def test_unvalidated_load_drops_rows_it_cannot_place(tmp_path, defect, rows):
+    """Without validation, rows of unknown symbols or with unparseable timestamps are left out."""
+    path = DEFECTS[defect][0](tmp_path / f"{defect}.sqlite")
+    with SQLiteMarketDataset(path) as ds:
+        panel = ds.load_panel(validate=False)
+    assert len(panel) == rows and set(panel.index.get_level_values("symbol")) == {"AAA", "BBB"}
+    assert panel.index.is_monotonic_increasing and panel.index.is_unique

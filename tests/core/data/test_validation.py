@@ -206,3 +206,34 @@ def test_cli_exit_codes(good_db, db_dir, tmp_path, capsys):
     assert "not a SQLite database" in capsys.readouterr().err
     assert cli_main(["validate", "--json", str(good_db)]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+@pytest.mark.parametrize("defect", [d for d in ROW_DEFECTS if DEFECTS[d][1][0] == SERIES])
+def test_loader_and_pandera_engines_agree(db_dir, defect):
+    """The loader's array engine flags exactly what pandera flags on the same rows, with the
+    same first offending rows."""
+    from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
+
+    path = _build(db_dir, defect)
+    with SQLiteMarketDataset(path) as ds, pytest.raises(DataValidationError) as info:
+        ds.load_panel()
+    ours = {(v.column, v.check): v for v in info.value.report if v.table == SERIES}
+    frame = _series_frame(path)
+    theirs = {(v.column, v.check): v for v in validation.frame_violations(
+        frame, SERIES, known_symbols=good_frames()["assets"]["symbol"])}
+    assert set(ours) == set(theirs)
+    for key, v in ours.items():
+        # pandera shows frame positions, the engine SQLite rowids (rows were inserted in order)
+        assert v.count == theirs[key].count, key
+        assert (v.failure_cases["rowid"] - 1).tolist() == theirs[key].failure_cases["index"].tolist(), key
+
+
+def test_timestamps_increasing_with_interleaved_symbols():
+    """Rows of several symbols interleaved (not grouped): each is compared with its own symbol's
+    previous row, in storage order."""
+    frame = pd.DataFrame({"symbol": ["A", "B", "A", "B", "A", "B"],
+                          "timestamp": ["2020-01-01", "2020-01-05", "2020-01-02", "2020-01-04", "2020-01-03",
+                                        "2020-01-06"]})
+    assert schemas.timestamps_increasing(frame).tolist() == [True, True, True, False, True, True]
+    grouped = frame.iloc[[0, 2, 4, 1, 3, 5]]
+    assert schemas.timestamps_increasing(grouped).tolist() == [True, True, True, True, False, True]
