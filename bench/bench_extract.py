@@ -3,9 +3,10 @@
 On a synthetic contract database (`synth_db.build_synthetic_database`, ``n_symbols`` x ``n_days``
 business-day bars in ``series``, plus two market-wide series):
 
-- ours: DuckDB scan of the SQLite file, every ``series``/``indicators``/``assets`` check of the
-  pandera schemas (compiled to one DuckDB aggregate + the array-engine storage-order check), the
-  panel assembled with ``ind_``/``mkt_`` as-of columns, and the ``validated_bars`` stage schema;
+- ours: one DuckDB scan of the SQLite file straight into numpy arrays, every
+  ``series``/``indicators``/``assets`` check of the pandera schemas (pandera's own checks run on
+  the arrays, see `validation`), the panel assembled with ``ind_``/``mkt_`` as-of columns, and the
+  ``validated_bars`` stage schema;
 - peer: ``pandas.read_sql("SELECT * FROM series")`` + ``SeriesSchema.validate(df, lazy=True)``
   (pandera executing the same series checks on the pandas frame). The peer does less work than
   ours (no panel, no joins, no stage schema).

@@ -1,10 +1,12 @@
 """`SQLiteMarketDataset`: bulk, validated, look-ahead-free extraction of the market panel.
 
-Every read goes through DuckDB (`duck.connect`, the file attached read-only): one scan of
-``series`` into a temp table, validated there by the compiled pandera checks (`validation`), then
-one sorted fetch as numpy arrays. The panel's MultiIndex is built from integer codes (no Python
-strings per row), indicators are scattered into place with ``searchsorted`` and market-wide
-series are joined as-of with numpy, one column at a time.
+Every read goes through DuckDB (`duck.connect`, the file attached read-only). ``load_panel``
+scans ``series`` (and the needed ``indicators`` rows) once each, straight into numpy arrays
+(`validation.fetch_rows`: symbols as integer codes, timestamps parsed, no temp table), checks
+them there (`validation.array_violations`, pandera's own checks) and builds the panel in numpy:
+one ``lexsort`` orders the rows by (timestamp, symbol), the MultiIndex is built from integer
+codes (no Python strings per row), indicators are scattered into place with ``searchsorted``
+and market-wide series are joined as-of, one column at a time.
 
 Panel (see the project interfaces): index ``(timestamp datetime64[ns], symbol str)`` sorted, unique;
 columns ``open high low close volume`` (float64), ``ind_<name>`` per-symbol indicators (NaN where

@@ -8,26 +8,26 @@ Two engines execute those definitions:
 * **pandera engine** (`frame_violations`, `validate_frame`): ``schema.validate(df, lazy=True)``
   on a pandas frame. Used for small tables (``assets``, ``trades``, ``benchmarks``), for stage
   frames, and by anyone holding a DataFrame.
-* **DuckDB engine** (`sql_violations`): for the big tables (``series``, ``indicators``) the rows
-  are first staged once into a DuckDB temp table (one bulk scan of the SQLite file, see
-  `stage_table`). The engine walks the *pandera schema object* (its columns, nullability, checks
-  and their statistics, its dataframe checks, its ``unique`` key) and compiles each check to its
-  SQL twin from `schemas.SQL_TWINS`; one aggregate query then counts the violations of every
-  check at once (``count(*) FILTER (WHERE <twin>)``, vectorised and multi-threaded), and only a
-  failing check costs a second query, for its first offending rows. Checks listed in
-  `schemas.ARRAY_CHECKS` (the per-symbol storage-order check) are cheaper as numpy than as SQL
-  window functions: DuckDB hands over compact arrays (hashed symbol, int64 time) and the check's
-  own pandera function runs on them. Checks, their names and the report format stay pandera's;
-  only the execution moves. A schema check without a twin is a programming error
-  (`NotImplementedError`), asserted by a test, and parity tests assert that both engines flag the
-  same (column, check) on every defect.
+* **array engine** (`fetch_rows` + `array_violations`): for the big tables (``series``,
+  ``indicators``) DuckDB scans the SQLite file once, in parallel, straight into numpy arrays
+  (via Arrow; no temp table): the rowid, floats as they are, ``timestamp`` parsed to int64
+  microseconds plus a NULL flag, ``symbol`` as an integer code from an ENUM cast. The engine
+  walks the *pandera schema object* and runs pandera's own check objects on those arrays
+  (column checks on the float columns, dataframe checks on a frame of the arrays); only checks
+  that need the raw text (nullability, ``iso_timestamp``) run as their `schemas.ARRAY_TWINS`.
+  Only a failing check costs a query, for its first offending rows by rowid. Checks, names and
+  the report format stay pandera's; only the execution moves. A text check without a twin is
+  a programming error (`NotImplementedError`), asserted by a test, and parity tests assert
+  that both engines flag the same (column, check), counts and rows on every defect.
 
-Why: on 2.5M ``series`` rows (500 symbols x 5000 days, 2 cores shared with other jobs) pandera's
-``SeriesSchema.validate`` on the pandas frame took 3.9 s, about a third of ``read_sql`` itself;
-the compiled aggregate of every SQL check took 1.3 s and the array check 0.8 s under the same
-load (``bench/bench_extract.py`` measures both sides). The duplicate-key check, a hash
-aggregate, is skipped when ``timestamps_increasing`` and ``iso_timestamp`` both pass: timestamps
-strictly increasing per symbol admit no duplicate (symbol, timestamp) key.
+Why: on 1M ``series`` rows (200 symbols x 5000 days, 2 cores shared with other jobs),
+``read_sql`` alone took 3.3-3.8 s and pandera's ``SeriesSchema.validate`` on the frame 1.2 s
+more; the scan into arrays takes 0.6-1.0 s, every check 0.1 s (``bench/bench_extract.py``
+measures both sides). Staging into a DuckDB temp table first (the previous engine) cost 1.7 s
+by itself. The duplicate-key check is skipped when ``timestamps_increasing`` and
+``iso_timestamp`` both pass: timestamps strictly increasing per symbol admit no duplicate
+(symbol, timestamp) key; otherwise a numpy screen on the parsed key finds candidates and
+their raw text decides.
 
 ``validate_database`` never raises on a bad file: an unreadable file, missing tables or columns
 and unreadable tables are reported as structure problems beside the row-level violations.
@@ -241,7 +241,7 @@ def _label_mask(index: pd.Index, labels: list) -> np.ndarray:
 def without_inherited_row_checks(stage, table: str) -> pa.DataFrameSchema:
     """``stage`` schema minus the row checks it inherits from ``table``'s schema.
 
-    For a frame assembled from rows that the DuckDB engine has just validated against the table
+    For a frame assembled from rows that the array engine has just validated against the table
     schema, re-running those checks would repeat the same work on the same values; what remains
     is the stage's own contract: columns, dtypes, nullability, index order and uniqueness, and
     the checks on columns the stage adds.
@@ -338,7 +338,7 @@ def fetch_rows(conn, table: str, *, codes: dict[str, str] | None = None, where: 
     if where:
         inner = f"SELECT * FROM ({inner}) {where}"
     proj = ["r.rid"]
-    for i, col in enumerate(spec.columns):
+    for col in spec.columns:
         c, out = _q(col.name), _q("v_" + col.name)
         if col.name == "timestamp":
             proj.append(f"coalesce(epoch_us(r.ts), CAST({_NAT} AS BIGINT)) AS {out}")
