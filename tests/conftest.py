@@ -8,13 +8,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 SMALL_SYNTH = {"n_symbols": 6, "n_days": 600, "seed": 7}
+
+# the DuckDB extension-verification record goes to a per-run folder, not the user's ~/.cache
+os.environ.setdefault("PLUSULTRA_CACHE_DIR", tempfile.mkdtemp(prefix="plusultra-test-cache-"))
 
 
 @pytest.fixture(scope="session")
