@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import sys
 import time
 from pathlib import Path
@@ -79,9 +80,11 @@ def _demo(args) -> int:
     from plusultra_pipeline.runner import keys_between, materialize_graph
 
     # wide tables even when stdout is not a terminal (CI logs, `make demo | tee`)
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 200)
     os.environ.setdefault("PLUSULTRA_RUN_LOG_LEVEL", "WARNING")  # the demo prints its own progress
     import pytorch_lightning  # noqa: F401  (it sets its loggers to INFO on import: quiet them after)
+
+    warnings.filterwarnings("ignore", message=r".*treespec.*")  # a Lightning-internal deprecation
 
     for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
