@@ -26,7 +26,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from bench.common import BenchResult, format_results, measure
+from bench.common import print_results, BenchResult, measure
 
 
 def database(n_symbols: int, n_days: int, seed: int = 0) -> Path:
@@ -121,10 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     results = run(args.symbols, args.days, args.seed)
-    print(format_results(results))
-    for r in results:
-        if r.extra:
-            print(f"- {r.metric}: {r.extra}")
+    print_results(results)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.common import BenchResult, format_results, measure
+from bench.common import print_results, BenchResult, measure
 
 # Our features covering the indicators computed with ta in `_ta_per_symbol`.
 OVERLAP = ["rsi_14", "macd_line", "macd_signal", "macd_hist", "atr_14", "stoch_k_14",
@@ -127,10 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="time ta on this many symbols and scale linearly")
     args = parser.parse_args(argv)
     results = run(args.symbols, args.days, args.baseline_symbols)
-    print(format_results(results))
-    for r in results:
-        if r.extra:
-            print(f"{r.metric}: {r.extra}")
+    print_results(results)
 
 
 if __name__ == "__main__":

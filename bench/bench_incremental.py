@@ -32,7 +32,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import BenchResult, format_results, measure
+from bench.common import print_results, BenchResult, measure
 
 BUCKETS = 32
 INSTANCE_KINDS = ("ephemeral", "sqlite")
@@ -220,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = run(args.symbols, args.days, args.seed, tuple(args.instance or INSTANCE_KINDS),
                   profile=not args.no_profile)
-    print(format_results(results))
-    for r in results:
-        if r.extra:
-            print(f"- {r.metric}: {r.extra}")
+    print_results(results)
     return 0
 
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BenchResult, format_results, measure
+from bench.common import print_results, BenchResult, measure
 
 FEATURES = ["ret_1d", "logret_1d", "ret_overnight", "ret_intraday", "mom_5", "mom_20", "mom_60", "mom_120",
             "vol_std_20", "vol_std_60", "vol_ratio_20_60", "vol_parkinson_20", "atr_14", "bb_pctb_20",
@@ -158,10 +158,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=700)
     args = parser.parse_args()
     results = run(args.symbols, args.days)
-    print(format_results(results))
-    for r in results:
-        if r.extra:
-            print(f"- {r.metric}: {r.extra}")
+    print_results(results)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import tracemalloc
 
 import numpy as np
 
-from bench.common import BenchResult, format_results, measure
+from bench.common import print_results, BenchResult, measure
 
 
 def make_arrays(n_symbols: int, n_days: int, n_features: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -190,10 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peer-symbols", type=int, default=50)
     args = parser.parse_args(argv)
     results = run(args.symbols, args.days, args.features, args.context, peer_symbols=args.peer_symbols)
-    print(format_results(results))
-    for r in results:
-        if r.extra:
-            print(f"- {r.metric}: {r.extra}")
+    print_results(results)
 
 
 if __name__ == "__main__":

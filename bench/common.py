@@ -81,3 +81,11 @@ def format_results(results: list[BenchResult]) -> str:
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
         lines.append(f"| {r.stage} | {r.metric} | {r.ours:.4g} {r.unit} | {base} | {ratio} | {r.goal} |")
     return "\n".join(lines)
+
+
+def print_results(results: list[BenchResult]) -> None:
+    """The results table, then each row's details (a stage module's ``main`` output)."""
+    print(format_results(results))
+    for r in results:
+        if r.extra:
+            print(f"- {r.metric}: {r.extra}")
