@@ -143,3 +143,14 @@ def _last_stored_bar(store, keys) -> str | None:
             if last and (stored_last is None or str(last) > stored_last):
                 stored_last = str(last)[:10]
     return stored_last
+
+
+def plan_stale_history(dataset, shard_of: dict[str, str], store, settings, lookback_periods: int,
+                       shard_order: list[str], period_order: list[str]) -> tuple[list[PartitionRef], list[RunPlan]]:
+    """Stale partitions (source fingerprint or logic version changed) and the runs that rebuild
+    them; shared by the CLI runner and `market_db_sensor` so both decide alike."""
+    known = set(period_order)
+    stale = [r for r in stale_partitions(dataset, shard_of, store, settings.history.period,
+                                         logic_version(settings, lookback_periods)) if r.period in known]
+    plans = plan_runs(stale, shard_order, period_order, lookback_periods, materialized=materialized_refs(store))
+    return stale, plans

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
-from plusultra_pipeline.incremental import RunPlan, logic_version, materialized_refs, plan_runs, stale_partitions
+from plusultra_pipeline.incremental import RunPlan, plan_stale_history
 from plusultra_pipeline.partitions import period_partitions
 from plusultra_pipeline.settings import PipelineSettings
 
@@ -58,11 +58,7 @@ def plan_history(instance: DagsterInstance, defs, settings: PipelineSettings, lo
     shard_of = market_db.shard_map(dataset)
     shard_order = register_symbol_partitions(instance, defs)
     period_order = period_partitions(settings.history).get_partition_keys()
-    known = set(period_order)
-    stale = [r for r in stale_partitions(dataset, shard_of, store, settings.history.period,
-                                         logic_version(settings, lookback_periods)) if r.period in known]
-    plans = plan_runs(stale, shard_order, period_order, lookback_periods, materialized=materialized_refs(store))
-    return stale, plans
+    return plan_stale_history(dataset, shard_of, store, settings, lookback_periods, shard_order, period_order)
 
 
 def materialize_history(instance: DagsterInstance, defs, settings: PipelineSettings,
@@ -74,17 +70,11 @@ def materialize_history(instance: DagsterInstance, defs, settings: PipelineSetti
     for plan in plans:
         if on_plan:
             on_plan(plan)
-        selection = [_key(a) for a in plan.assets]
+        selection = [AssetKey(a) for a in plan.assets]
         result = job.execute_in_process(instance=instance, tags=plan.range_tags, run_config=log_config(),
                                         asset_selection=selection, raise_on_error=True)
         report.run_ids.append(result.run_id)
     return report
-
-
-def _key(name: str):
-    from dagster import AssetKey
-
-    return AssetKey(name)
 
 
 # --------------------------------------------------------------------------- the model half

@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
-from plusultra_pipeline.incremental import logic_version, materialized_refs, new_trading_days, plan_runs, stale_partitions
+from plusultra_pipeline.incremental import new_trading_days, plan_stale_history
 from plusultra_pipeline.partitions import period_partitions, symbols_partitions
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
@@ -48,14 +48,9 @@ def build_sensors(settings: PipelineSettings, jobs: dict, lookback_periods: int,
         missing = sorted(set(shard_of.values()) - set(shard_order))
         if missing:
             return SkipReason(f"symbol partitions not registered yet: {missing[:5]} (run symbols_sensor)")
-        period_order = periods_def.get_partition_keys()
-        known = set(period_order)
         store_ = store.store()
-        stale = [r for r in stale_partitions(dataset, shard_of, store_, settings.history.period,
-                                             logic_version(settings, lookback_periods))
-                 if r.period in known]
-        plans = plan_runs(stale, shard_order, period_order, lookback_periods,
-                          materialized=materialized_refs(store_))
+        stale, plans = plan_stale_history(dataset, shard_of, store_, settings, lookback_periods,
+                                          shard_order, periods_def.get_partition_keys())
         if not plans:
             return SkipReason("no history partition changed")
         # The same change requested twice is deduplicated by its run key.
