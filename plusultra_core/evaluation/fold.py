@@ -1,22 +1,22 @@
-"""One walk-forward fold: a model's out-of-sample positions beside the baselines, net of costs.
+"""One walk-forward fold: the models' out-of-sample decisions beside the baselines, net of costs.
 
-Fold k is the out-of-sample period ``[start, end)`` = ``[C_k, C_{k+1})`` of the model trained at
-cutoff ``C_k``. Conventions (all strategies alike, so the comparison is fair):
+Fold k is the out-of-sample period ``[start, end)`` = ``[C_k, C_{k+1})`` of the models trained at
+cutoff ``C_k``. The fold records its *decisions* -- every in-period symbol-day with a bar, each
+strategy's position and forecast, the realised next-bar return and its date
+(`book.DECISION_COLUMNS`) -- and books them with `book.book_decisions`, whose module docstring
+states every convention (next-bar alignment, universe, costs, missing bars, equal-weight portfolio,
+realisation dates). The frame may, and should, hold bars after ``end``: the fold's last
+decision day then earns the first bar after the fold.
 
-- Alignment: a position decided at the close of ``t`` earns the same symbol's *next* bar return
-  (``ret_1d`` of the next row). Rows whose symbol has no next bar yet are not evaluated.
-- Universe: the symbol-days where the model has a (non-NaN) position. Baselines are scored on
-  exactly those symbol-days; a baseline without a view there (momentum warm-up, invalid features)
-  is flat (0).
-- Costs: ``pnl = position * next_return - cost * |position - previous position|`` with
-  ``cost = cost_bps * 1e-4`` (`plusultra_core.losses.pnl_stream`). The book starts flat at the
-  fold start (the entry is charged); a universe row without a position is flat (the exit is
-  charged); a day on which a symbol has no bar at all holds its position with no return (the
-  next bar's ``ret_1d`` spans the gap) and no trade.
-- Portfolio: equal weight over the *active* symbols of a day -- those with a position, plus those
-  exiting to flat -- i.e. the mean of their net PnL; a day with none is a 0 return (cash).
-- ``daily`` is indexed by the realisation date: the calendar's next bar after the decision date
-  (the calendar is every timestamp in the frame), so equity curves are dated when money is made.
+- Strategies: one or more model strategies (e.g. one per seed), optionally their ensemble (mean
+  position and mean forecast, the seed ensemble), the baselines, and -- when ``buy_and_hold`` is
+  a baseline -- ``buy_and_hold@exposure``, a constant position equal to the primary strategy's
+  average exposure over the fold (a benchmark, not a tradable rule). The primary strategy
+  (``FoldResult.model_name``) is the ensemble when there is one, else the first model.
+- Universe: the symbol-days where every model strategy has a (non-NaN) position. Baselines are
+  scored on exactly those symbol-days; a baseline without a view there is flat (0).
+- Standalone: the fold's own book starts flat at the fold start (the entry is charged). The
+  leaderboard re-books the union of all folds' decisions as one continuous book.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,15 +35,17 @@ from plusultra_core.evaluation import baselines as B
 from plusultra_core.evaluation._frame import (check_period, in_period, next_bar, prepare_frame,
                                               to_ns, to_timestamp)
 from plusultra_core.evaluation._io import text_writer, write_files_atomically
-from plusultra_core.evaluation.scoring import (POSITION_COLUMNS, daily_returns, strategy_metrics)
-from plusultra_core.losses import pnl_stream
+from plusultra_core.evaluation.book import (EXPOSURE_MATCHED, book_decisions, coverage_table,
+                                            decision_frame)
+from plusultra_core.evaluation.scoring import strategy_metrics
 
-__all__ = ["FoldResult", "evaluate_fold", "DEFAULT_BASELINES"]
+__all__ = ["FoldResult", "evaluate_fold", "DEFAULT_BASELINES", "STANDALONE"]
 
 DEFAULT_BASELINES = ("buy_and_hold", "momentum", "linear")
 PREDICTIONS = "predictions"
+STANDALONE = "standalone (entry from flat at the fold start)"
 _FILES = {"daily": "daily.parquet", "positions": "positions.parquet",
-          "metrics": "metrics.csv", "meta": "fold.json"}
+          "decisions": "decisions.parquet", "metrics": "metrics.csv", "meta": "fold.json"}
 
 
 @dataclass
@@ -51,32 +53,46 @@ class FoldResult:
     """Out-of-sample result of one fold.
 
     daily:     DataFrame, index ``date`` (realisation date), one column per strategy (model
-               first): equal-weight portfolio net returns.
+               strategies, ensemble, baselines, ``buy_and_hold@exposure``): equal-weight
+               portfolio net returns of the standalone book.
     positions: long DataFrame (`scoring.POSITION_COLUMNS`): one row per strategy x active
                symbol-day with ``position``, ``change``, ``realised_return``, ``cost``, ``pnl``.
     metrics:   DataFrame strategy x metric (`scoring.METRIC_COLUMNS`).
+    decisions: long DataFrame (`book.DECISION_COLUMNS`): one row per booked strategy (not the
+               derived ``buy_and_hold@exposure``) x in-period symbol-day with a bar; what the
+               leaderboard re-books.
     period:    ``(start, end)`` of the half-open decision period ``[start, end)``.
     cost_bps:  one-way cost per unit of position change, in basis points.
-    info:      JSON-able facts: model name, baselines and their settings, counts.
+    model_name: the primary strategy (the ensemble when present, else the first model).
+    model_strategies: the model strategies (one per seed), for mean +- std across seeds.
+    ensemble_name: the seed ensemble's strategy name, or None.
+    info:      JSON-able facts: booking, coverage, exposure, baselines and their settings, counts.
     """
 
     daily: pd.DataFrame
     positions: pd.DataFrame
     metrics: pd.DataFrame
+    decisions: pd.DataFrame
     period: tuple[pd.Timestamp, pd.Timestamp]
     cost_bps: float
     model_name: str = "model"
+    model_strategies: list[str] = field(default_factory=list)
+    ensemble_name: str | None = None
     info: dict = field(default_factory=dict)
 
     @property
     def strategies(self) -> list[str]:
-        """Strategy names, model first, in column order."""
+        """Strategy names in column order: models, ensemble, baselines, derived."""
         return list(self.daily.columns)
 
-    def to_files(self, directory) -> list[Path]:
-        """Write ``daily.parquet``, ``positions.parquet``, ``metrics.csv`` and ``fold.json``.
+    @property
+    def booked_strategies(self) -> list[str]:
+        """The strategies with decisions (all but the derived ``buy_and_hold@exposure``)."""
+        return [s for s in self.strategies if s != EXPOSURE_MATCHED]
 
-        All four are staged under temp names and renamed only once every one is written.
+    def to_files(self, directory) -> list[Path]:
+        """Write ``daily.parquet``, ``positions.parquet``, ``decisions.parquet``, ``metrics.csv``
+        and ``fold.json``; all are staged under temp names and renamed once every one is written.
         """
         return write_files_atomically(self.file_writers(directory))
 
@@ -84,8 +100,9 @@ class FoldResult:
         """``final path -> writer(temp path)`` of the `to_files` files (for combined atomic writes)."""
         directory = Path(directory)
         meta = {"period": [str(self.period[0]), str(self.period[1])], "cost_bps": self.cost_bps,
-                "model_name": self.model_name, "strategies": self.strategies, "info": self.info,
-                "files": _FILES}
+                "model_name": self.model_name, "model_strategies": self.model_strategies,
+                "ensemble_name": self.ensemble_name, "strategies": self.strategies,
+                "info": self.info, "files": _FILES}
 
         def parquet(df: pd.DataFrame):
             return lambda tmp: df.to_parquet(tmp, index=True)
@@ -93,6 +110,7 @@ class FoldResult:
         return {
             directory / _FILES["daily"]: parquet(self.daily),
             directory / _FILES["positions"]: parquet(self.positions.reset_index(drop=True)),
+            directory / _FILES["decisions"]: parquet(self.decisions.reset_index(drop=True)),
             directory / _FILES["metrics"]: text_writer(self.metrics.to_csv()),
             directory / _FILES["meta"]: text_writer(json.dumps(meta, indent=2, default=str)),
         }
@@ -108,25 +126,28 @@ class FoldResult:
         meta = json.loads((directory / _FILES["meta"]).read_text())
         daily = pd.read_parquet(directory / _FILES["daily"])
         daily.columns.name = "strategy"
+        daily.index = pd.DatetimeIndex(daily.index, name="date").as_unit("ns")
         metrics = pd.read_csv(directory / _FILES["metrics"], index_col="strategy")
         return cls(daily=daily, positions=pd.read_parquet(directory / _FILES["positions"]),
-                   metrics=metrics,
+                   metrics=metrics, decisions=pd.read_parquet(directory / _FILES["decisions"]),
                    period=(pd.Timestamp(meta["period"][0]), pd.Timestamp(meta["period"][1])),
                    cost_bps=float(meta["cost_bps"]), model_name=meta["model_name"],
-                   info=meta.get("info", {}))
+                   model_strategies=list(meta.get("model_strategies") or [meta["model_name"]]),
+                   ensemble_name=meta.get("ensemble_name"), info=meta.get("info", {}))
 
 
-def _check_predictions(predictions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def _check_predictions(predictions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
+                       table: str = PREDICTIONS) -> pd.DataFrame:
     """Predictions decided in ``[start, end)``, validated (keys, finite positions in [-1, 1])."""
     if not isinstance(predictions, pd.DataFrame):
-        raise DataValidationError(f"{PREDICTIONS}: expected a DataFrame, got {type(predictions).__name__}",
-                                  table=PREDICTIONS, check="type")
+        raise DataValidationError(f"{table}: expected a DataFrame, got {type(predictions).__name__}",
+                                  table=table, check="type")
     missing = [c for c in ("timestamp", "symbol", "position") if c not in predictions.columns]
     if missing:
-        raise DataValidationError(f"{PREDICTIONS}: missing columns {missing}", table=PREDICTIONS,
+        raise DataValidationError(f"{table}: missing columns {missing}", table=table,
                                   column=missing[0], check="columns_present")
     pred = pd.DataFrame({
-        "timestamp": to_ns(predictions["timestamp"], PREDICTIONS),
+        "timestamp": to_ns(predictions["timestamp"], table),
         "symbol": predictions["symbol"].astype(str),
         "position": pd.to_numeric(predictions["position"], errors="coerce").astype(np.float64),
         "expected_return": (pd.to_numeric(predictions["expected_return"], errors="coerce").astype(np.float64)
@@ -137,14 +158,14 @@ def _check_predictions(predictions: pd.DataFrame, start: pd.Timestamp, end: pd.T
     bad = pred["position"].notna() & ~pred["position"].between(-1.0, 1.0)
     if bad.any():
         raise DataValidationError(
-            f"{PREDICTIONS}: {int(bad.sum())} positions are not finite numbers in [-1, 1], first "
+            f"{table}: {int(bad.sum())} positions are not finite numbers in [-1, 1], first "
             f"{pred.loc[bad, 'position'].iloc[0]!r} at {tuple(pred.loc[bad, ['symbol', 'timestamp']].iloc[0])}",
-            table=PREDICTIONS, column="position", check="in_range", failure_cases=pred[bad].head(5))
+            table=table, column="position", check="in_range", failure_cases=pred[bad].head(5))
     dup = pred.duplicated(["symbol", "timestamp"], keep=False)
     if dup.any():
         raise DataValidationError(
-            f"{PREDICTIONS}: {int(dup.sum())} rows share a (symbol, timestamp) key",
-            table=PREDICTIONS, column="timestamp", check="unique_keys", failure_cases=pred[dup].head(5))
+            f"{table}: {int(dup.sum())} rows share a (symbol, timestamp) key",
+            table=table, column="timestamp", check="unique_keys", failure_cases=pred[dup].head(5))
     return pred.reset_index(drop=True)
 
 
@@ -184,7 +205,21 @@ def _baseline_rows(name: str, frame: pd.DataFrame, start, end, feature_names, tr
     return B.apply_linear(frame, fit, start, end, linear_sizing)
 
 
-def _check_args(cost_bps, baselines: Sequence[str], model_name: str) -> tuple[str, ...]:
+def _model_predictions(predictions, model_name: str) -> dict[str, pd.DataFrame]:
+    """``{strategy: predictions}``: one DataFrame is the single model ``model_name``."""
+    if isinstance(predictions, Mapping):
+        models = dict(predictions)
+        if not models:
+            raise ConfigError("evaluate_fold: the predictions mapping is empty")
+        bad = [k for k in models if not (isinstance(k, str) and k)]
+        if bad:
+            raise ConfigError(f"evaluate_fold: model strategy names must be non-empty strings, got {bad}")
+        return models
+    return {model_name: predictions}
+
+
+def _check_args(cost_bps, baselines: Sequence[str], models: list[str],
+                ensemble_name: str | None) -> tuple[str, ...]:
     if not (isinstance(cost_bps, (int, float)) and math.isfinite(cost_bps) and cost_bps >= 0):
         raise ConfigError(f"evaluate_fold: cost_bps must be a finite number >= 0, got {cost_bps!r}")
     baselines = tuple(baselines)
@@ -193,47 +228,83 @@ def _check_args(cost_bps, baselines: Sequence[str], model_name: str) -> tuple[st
         raise ConfigError(f"evaluate_fold: unknown baselines {unknown}; known: {sorted(B.BASELINES)}")
     if len(set(baselines)) != len(baselines):
         raise ConfigError(f"evaluate_fold: baselines listed twice: {list(baselines)}")
-    if not model_name or model_name in baselines:
-        raise ConfigError(f"evaluate_fold: model_name {model_name!r} is empty or a baseline's name")
+    if ensemble_name is not None and not (isinstance(ensemble_name, str) and ensemble_name):
+        raise ConfigError(f"evaluate_fold: ensemble_name must be a non-empty string, got {ensemble_name!r}")
+    taken = set(baselines) | {EXPOSURE_MATCHED}
+    for name in [*models, *([ensemble_name] if ensemble_name else [])]:
+        if not name or name in taken:
+            raise ConfigError(f"evaluate_fold: strategy name {name!r} is empty, a baseline's name "
+                              "or used twice")
+        taken.add(name)
     return baselines
 
 
-def evaluate_fold(predictions: pd.DataFrame, frame: pd.DataFrame, start, end, *, cost_bps: float,
-                  baselines: Sequence[str] = DEFAULT_BASELINES,
+def _jsonable(value):
+    """A coverage cell as a plain JSON value (dates as ISO strings, numpy scalars as Python)."""
+    if isinstance(value, pd.Timestamp):
+        return str(value.date()) if value == value.normalize() else str(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _realisation_dates(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """[R] the calendar's next bar after each row's timestamp (NaT when the frame ends first);
+    the calendar is every timestamp in the frame, so money is dated when it is made."""
+    ts = frame["timestamp"].to_numpy()
+    calendar = np.unique(ts)
+    j = np.searchsorted(calendar, ts[rows], side="right")
+    return np.where(j < calendar.size, calendar[np.minimum(j, calendar.size - 1)],
+                    np.datetime64("NaT", "ns")).astype("datetime64[ns]")
+
+
+def evaluate_fold(predictions: pd.DataFrame | Mapping[str, pd.DataFrame], frame: pd.DataFrame,
+                  start, end, *, cost_bps: float, baselines: Sequence[str] = DEFAULT_BASELINES,
                   feature_names: Sequence[str] | None = None, train_end=None, purge: int = 0,
-                  model_name: str = "model", momentum_lookback: int = 20, ridge: float = 1.0,
-                  linear_sizing: str = "scaled", periods_per_year: int = 252) -> FoldResult:
-    """Score a model's predictions and the baselines on the fold ``[start, end)``, net of costs.
+                  model_name: str = "model", ensemble_name: str | None = None,
+                  momentum_lookback: int = 20, ridge: float = 1.0, linear_sizing: str = "scaled",
+                  periods_per_year: int = 252) -> FoldResult:
+    """Score model strategies and the baselines on the fold ``[start, end)``, net of costs.
 
     Args:
-        predictions: ``[timestamp, symbol, position (in [-1, 1], NaN = no decision),
-            expected_return (optional)]``; rows outside ``[start, end)`` are ignored, rows whose
-            (symbol, timestamp) is not in ``frame`` are an error.
+        predictions: one DataFrame (the model ``model_name``) or ``{strategy: DataFrame}`` (e.g.
+            one per seed, ``"temporal_hybrid/seed=0"``), each ``[timestamp, symbol, position
+            (in [-1, 1], NaN = no decision), expected_return (optional)]``; rows outside
+            ``[start, end)`` are ignored, rows whose (symbol, timestamp) is not in ``frame`` are
+            an error.
         frame: window frame ``[timestamp, symbol, <features>, ret_1d, valid]`` holding the history
-            the baselines need and at least one bar after ``end`` for the last day's outcome.
+            the baselines need and the bars after ``end`` that the last days' outcomes need.
         cost_bps: one-way cost per unit of |position change|, in basis points.
         baselines: any of ``"buy_and_hold"``, ``"momentum"``, ``"linear"``.
         feature_names, train_end, purge: the linear baseline's inputs, cutoff and embargo (bars).
-        model_name: the model's column name in every output.
+        model_name: the model's strategy name when ``predictions`` is one DataFrame.
+        ensemble_name: when given, add the seed ensemble under this name: position and
+            expected_return are the mean over the model strategies. It becomes the primary.
 
     Returns:
-        FoldResult (see the module docstring for every convention).
+        FoldResult (see the module docstring and `book` for every convention).
 
     Raises:
         DataValidationError: malformed frame or predictions, or no prediction with a known outcome.
-        ConfigError: bad cost, unknown baseline, ``end <= start``, ``train_end > start``.
+        ConfigError: bad cost, unknown baseline, clashing names, ``end <= start``,
+            ``train_end > start``.
     """
-    baselines = _check_args(cost_bps, baselines, model_name)
+    models = _model_predictions(predictions, model_name)
+    model_names = list(models)
+    baselines = _check_args(cost_bps, baselines, model_names, ensemble_name)
     start, end = check_period(start, end)
     feature_names = list(feature_names or [])
     frame = prepare_frame(frame, feature_names if "linear" in baselines else ())
-    pred = _check_predictions(predictions, start, end)
     keys = pd.MultiIndex.from_arrays([frame["symbol"], frame["timestamp"]])
-    model_pos, model_exp = _scatter(keys, pred, PREDICTIONS)
+    single = not isinstance(predictions, Mapping)
+    model_pos, model_exp = [], []
+    for name, preds in models.items():  # a few seeds
+        table = PREDICTIONS if single else f"{PREDICTIONS}[{name}]"
+        p, e = _scatter(keys, _check_predictions(preds, start, end, table), table)
+        model_pos.append(p)
+        model_exp.append(e)
 
     realised, realised_at = next_bar(frame)
     period = in_period(frame, start, end)
-    universe = period & np.isfinite(model_pos)                       # [N] symbol-days the model decided
+    universe = period & np.isfinite(np.stack(model_pos)).all(axis=0)  # [N] every model decided
     evaluated = period & ~np.isnat(realised_at)                      # [N] outcome known
     if not (universe & evaluated).any():
         raise DataValidationError(
@@ -241,81 +312,41 @@ def evaluate_fold(predictions: pd.DataFrame, frame: pd.DataFrame, start, end, *,
             f"return ({int(universe.sum())} positions, {int(evaluated.sum())} evaluable bars)",
             table=PREDICTIONS, column="position", check="evaluable_rows")
 
-    info: dict = {"model_name": model_name, "baselines": list(baselines)}
-    strategies = [model_name, *baselines]
-    pos = [np.where(universe, model_pos, np.nan)]                    # S x [N]
-    exp = [np.where(universe, model_exp, np.nan)]
+    primary = ensemble_name or model_names[0]
+    info: dict = {"model_name": primary, "model_strategies": model_names,
+                  "ensemble_name": ensemble_name, "baselines": list(baselines), "booking": STANDALONE}
+    strategies = list(model_names)
+    pos, exp = list(model_pos), list(model_exp)                      # S x [N], raw views
+    if ensemble_name:
+        strategies.append(ensemble_name)
+        pos.append(np.where(universe, np.mean(model_pos, axis=0), np.nan))
+        exp.append(np.where(universe, np.mean(model_exp, axis=0), np.nan))
     for name in baselines:
-        rows = _baseline_rows(name, frame, start, end, feature_names, train_end, purge,
-                              momentum_lookback, ridge, linear_sizing, info)
-        b_pos, b_exp = _scatter(keys, rows, name)
-        # Same universe as the model; no baseline view there means flat.
-        pos.append(np.where(universe, np.nan_to_num(b_pos, nan=0.0), np.nan))
-        exp.append(np.where(universe, b_exp, np.nan))
+        b_rows = _baseline_rows(name, frame, start, end, feature_names, train_end, purge,
+                                momentum_lookback, ridge, linear_sizing, info)
+        b_pos, b_exp = _scatter(keys, b_rows, name)
+        strategies.append(name)
+        pos.append(b_pos)
+        exp.append(b_exp)
 
-    positions, dates = _book(frame, evaluated, universe, np.stack(pos), np.stack(exp), realised,
-                             realised_at, strategies, cost_bps * 1e-4)
-    daily = daily_returns(positions, dates, strategies)
-    metrics = strategy_metrics(daily, positions, periods_per_year)
+    rows = np.flatnonzero(period)                                    # [K] in-period symbol-days
+    decisions = decision_frame(
+        frame["timestamp"].to_numpy()[rows], frame["symbol"].to_numpy()[rows], universe[rows],
+        realised[rows], realised_at[rows], _realisation_dates(frame, rows), strategies,
+        np.stack(pos)[:, rows], np.stack(exp)[:, rows])
+    booked = book_decisions(decisions, cost_bps, primary=primary, strategies=strategies)
+    metrics = strategy_metrics(booked.daily, booked.positions, periods_per_year)
+    coverage = coverage_table(decisions, [(start, end)]).iloc[0].to_dict()
     info.update({"n_predictions": int(universe.sum()),
                  "n_evaluated": int((universe & evaluated).sum()),
                  "n_unevaluated_no_next_bar": int((universe & ~evaluated).sum()),
-                 "n_symbols": int(frame.loc[universe, "symbol"].nunique())})
-    return FoldResult(daily=daily, positions=positions, metrics=metrics, period=(start, end),
-                      cost_bps=float(cost_bps), model_name=model_name, info=info)
-
-
-def _book(frame: pd.DataFrame, evaluated: np.ndarray, universe: np.ndarray, pos: np.ndarray,
-          exp: np.ndarray, realised: np.ndarray, realised_at: np.ndarray, strategies: list[str],
-          cost: float) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
-    """Net PnL of every strategy on a symbol x date grid; the long book of active cells.
-
-    pos, exp: ``[S, N]`` per strategy and frame row (NaN outside the universe).
-    """
-    rows = np.flatnonzero(evaluated)                                 # [R] frame rows on the grid
-    ts = frame["timestamp"].to_numpy()
-    sym_codes, sym_names = pd.factorize(frame["symbol"].to_numpy()[rows], sort=True)
-    date_codes, grid_dates = pd.factorize(ts[rows], sort=True)
-    n_sym, n_dates, n_strat = len(sym_names), len(grid_dates), len(strategies)
-
-    present = np.zeros((n_sym, n_dates), dtype=bool)
-    present[sym_codes, date_codes] = True
-    row_of = np.full((n_sym, n_dates), -1)
-    row_of[sym_codes, date_codes] = rows
-    in_universe = np.zeros((n_sym, n_dates), dtype=bool)
-    in_universe[sym_codes, date_codes] = universe[rows]
-
-    # [S, n_sym, n_dates]: a universe row's position, a non-universe row is flat (0) ...
-    grid = np.zeros((n_strat, n_sym, n_dates))
-    grid[:, sym_codes, date_codes] = np.nan_to_num(pos[:, rows], nan=0.0)
-    # ... and a day without a bar holds the last position (forward only: causal, never backward).
-    last = np.maximum.accumulate(np.where(present, np.arange(n_dates), -1), axis=1)   # [n_sym, n_dates]
-    held = np.take_along_axis(grid, np.broadcast_to(np.maximum(last, 0), grid.shape), axis=2)
-    grid = np.where(last >= 0, held, 0.0)
-    ret = np.zeros((n_sym, n_dates))
-    ret[sym_codes, date_codes] = np.nan_to_num(realised[rows], nan=0.0)  # unknown return: flat bar
-
-    pnl = pnl_stream(grid, np.broadcast_to(ret, grid.shape), cost, initial_position=0.0)  # [S, n_sym, n_dates]
-    change = np.diff(grid, axis=2, prepend=0.0)                      # entry from flat at the fold start
-    active = present & (in_universe | (change != 0))                 # [S, n_sym, n_dates]
-
-    s_idx, c_idx, d_idx = np.nonzero(active)
-    frame_rows = row_of[c_idx, d_idx]
-    # Realisation date: the calendar's next bar after the decision date (exists: rows have a next bar).
-    calendar = np.unique(ts)
-    label = calendar[np.searchsorted(calendar, np.asarray(grid_dates), side="right")]
-    positions = pd.DataFrame({
-        "date": label[d_idx],
-        "timestamp": ts[frame_rows],
-        "symbol": np.asarray(sym_names)[c_idx],
-        "strategy": np.asarray(strategies, dtype=object)[s_idx],
-        "position": grid[s_idx, c_idx, d_idx],
-        "change": change[s_idx, c_idx, d_idx],
-        "expected_return": exp[s_idx, frame_rows],
-        "realised_return": realised[frame_rows],
-        "realised_at": realised_at[frame_rows],
-        "cost": cost * np.abs(change[s_idx, c_idx, d_idx]),
-        "pnl": pnl[s_idx, c_idx, d_idx],
-    }, columns=POSITION_COLUMNS)
-    positions["strategy"] = positions["strategy"].astype(str)
-    return positions, pd.DatetimeIndex(label, name="date")
+                 "n_symbols": int(frame.loc[universe, "symbol"].nunique()),
+                 "coverage": {k: _jsonable(v) for k, v in coverage.items()}})
+    if booked.exposure is not None:
+        info["exposure"] = {"strategy": EXPOSURE_MATCHED, "of": primary, "position": booked.exposure,
+                            "note": "the primary's mean net position over the fold's scored universe "
+                                    "symbol-days (a benchmark, not a tradable rule)"}
+    return FoldResult(daily=booked.daily, positions=booked.positions, metrics=metrics,
+                      decisions=decisions, period=(start, end), cost_bps=float(cost_bps),
+                      model_name=primary, model_strategies=model_names, ensemble_name=ensemble_name,
+                      info=info)

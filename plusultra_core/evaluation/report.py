@@ -21,6 +21,7 @@ import pandas as pd
 from plusultra_core.evaluation._format import SHORT_NAMES, html_table, markdown_table
 from plusultra_core.evaluation._io import bytes_writer, text_writer, write_files_atomically
 from plusultra_core.evaluation.baselines import BASELINES
+from plusultra_core.evaluation.book import EXPOSURE_MATCHED
 from plusultra_core.evaluation.fold import FoldResult
 from plusultra_core.evaluation.leaderboard import TEXT_COLUMNS, Leaderboard
 from plusultra_core.evaluation.plots import equity_drawdown_png
@@ -29,12 +30,17 @@ __all__ = ["ReportFiles", "write_fold_report", "write_leaderboard_report", "mark
            "fold_markdown", "leaderboard_markdown", "png_data_uri"]
 
 PNG_NAME = "equity.png"
-CONVENTIONS = (
+_RULES = (
     "Out-of-sample only. A position decided at the close of day t earns the same symbol's next-bar "
-    "return; cost = cost_bps x |position change| (entry from flat at the fold start). Portfolio = "
-    "equal weight over the symbols the model holds a view on that day; baselines are scored on "
-    "the same symbol-days. Metrics follow empyrical (252 days a year, risk-free 0)."
+    "return; cost = cost_bps x |position change| ({booking}). Portfolio = equal weight over the "
+    "symbols every model holds a view on that day; baselines are scored on the same symbol-days. "
+    "buy_and_hold@exposure holds the primary strategy's average exposure over the period (a "
+    "benchmark, not a tradable rule). Metrics follow empyrical (252 days a year, risk-free 0)."
 )
+CONVENTIONS = _RULES.format(booking="standalone: entry from flat at the fold start")
+LEADERBOARD_CONVENTIONS = _RULES.format(
+    booking="one continuous book across the folds: flat only before the first fold, no re-entry "
+            "at a fold boundary")
 
 
 @dataclass(frozen=True)
@@ -59,17 +65,41 @@ def markdown_with_inline_png(png, body: str = "", alt: str = "equity and drawdow
 
 
 def _strategy_lines(result: FoldResult) -> list[str]:
-    lines = [f"- `{result.model_name}`: the model under evaluation"]
-    for name in result.strategies[1:]:
+    models = result.model_strategies or [result.model_name]
+    lines = []
+    for name in result.strategies:
         extra = ""
-        if name == "momentum" and "momentum" in result.info:
-            extra = f" (lookback {result.info['momentum']['lookback']} bars)"
-        if name == "linear" and "linear" in result.info:
-            lin = result.info["linear"]
-            extra = (f" (ridge {lin['ridge']:g}, {lin['n_train']} training pairs, last target "
-                     f"{str(lin['last_target_time'])[:10]}, purge {lin['purge_bars']} bars, sizing {lin['sizing']})")
-        lines.append(f"- `{name}`: {BASELINES.get(name, 'baseline')}{extra}")
+        if name in models:
+            what = "the model under evaluation" if len(models) == 1 else "a model under evaluation (one seed)"
+        elif name == result.ensemble_name:
+            what = f"seed ensemble: mean position and forecast of {len(models)} model strategies"
+        elif name == EXPOSURE_MATCHED:
+            exposure = result.info.get("exposure", {}).get("position", float("nan"))
+            what = (f"constant position {exposure:.3g} = `{result.model_name}`'s mean net position over "
+                    "the fold (a benchmark, not a tradable rule)")
+        else:
+            what = BASELINES.get(name, "baseline")
+            if name == "momentum" and "momentum" in result.info:
+                extra = f" (lookback {result.info['momentum']['lookback']} bars)"
+            if name == "linear" and "linear" in result.info:
+                lin = result.info["linear"]
+                extra = (f" (ridge {lin['ridge']:g}, {lin['n_train']} training pairs, last target "
+                         f"{str(lin['last_target_time'])[:10]}, purge {lin['purge_bars']} bars, sizing {lin['sizing']})")
+        lines.append(f"- `{name}`: {what}{extra}")
     return lines
+
+
+def _coverage_line(cov) -> str:
+    """One sentence of a coverage row (`book.coverage_table`) or a fold's ``info["coverage"]``."""
+    if cov is None or not len(cov):
+        return "- Coverage: not recorded"
+    line = (f"- Coverage: {int(cov['scored_days'])} of {int(cov['decision_days'])} decision days and "
+            f"{int(cov['scored_symbol_days'])} of {int(cov['symbol_days'])} symbol-days scored; unscored "
+            f"symbol-days: {int(cov['unscored_symbol_days_no_next_bar'])} no_next_bar, "
+            f"{int(cov['unscored_symbol_days_no_model_position'])} no_model_position")
+    examples = cov.get("unscored_day_examples") or cov.get("no_next_bar_examples") or \
+        cov.get("no_model_position_examples")
+    return line + (f" (e.g. {examples})" if examples else "")
 
 
 def _fold_metrics_table(result: FoldResult) -> pd.DataFrame:
@@ -88,12 +118,37 @@ def fold_markdown(result: FoldResult, title: str, image: str = PNG_NAME) -> str:
         f"- Costs: {result.cost_bps:g} bps per unit of |position change|",
         f"- Universe: {result.info.get('n_symbols', '?')} symbols, "
         f"{result.info.get('n_evaluated', '?')} evaluated symbol-days",
+        f"- Booking: {result.info.get('booking', 'standalone (entry from flat at the fold start)')}",
+        _coverage_line(result.info.get("coverage")),
         "- Strategies:", *("  " + line for line in _strategy_lines(result)), "",
         "## Metrics", "", markdown_table(_fold_metrics_table(result), "metric"),
         "## Equity and drawdown", "", f"![equity and drawdown]({image})", "",
         "## Conventions", "", CONVENTIONS, "",
     ]
     return "\n".join(lines)
+
+
+def _sensitivity_table(board: Leaderboard) -> pd.DataFrame:
+    """strategy x cost: Sharpe of the chained book re-priced at each cost (board order)."""
+    if board.cost_sensitivity is None or board.cost_sensitivity.empty:
+        return pd.DataFrame()
+    sharpe = board.cost_sensitivity["sharpe_ratio"].unstack("cost_bps").reindex(board.table.index)
+    return sharpe.rename(columns=lambda c: f"Sharpe @ {c:g} bps")
+
+
+def _coverage_table(board: Leaderboard) -> pd.DataFrame:
+    if board.coverage is None:
+        return pd.DataFrame()
+    counts = [c for c in board.coverage.columns if c not in ("start", "end") and not c.endswith("examples")]
+    return board.coverage[counts].astype(int).astype(str)  # counts as integers, not 4 digits
+
+
+def _dsr_line(board: Leaderboard) -> str:
+    variance = ("each strategy's own Sharpe estimation variance" if board.trial_variance is None
+                else f"variance of the trials' daily Sharpe ratios {board.trial_variance:.3g}")
+    source = f" from {board.trial_variance_source}" if board.trial_variance_source and \
+        board.trial_variance is not None else ""
+    return f"- DSR: deflated against the best of {board.n_trials} trials, {variance}{source}"
 
 
 def leaderboard_markdown(board: Leaderboard, title: str = "Out-of-sample leaderboard",
@@ -103,18 +158,22 @@ def leaderboard_markdown(board: Leaderboard, title: str = "Out-of-sample leaderb
     table = board.table[[c for c in TEXT_COLUMNS if c in board.table.columns]].rename(columns=SHORT_NAMES)
     folds = board.folds.assign(start=board.folds["start"].dt.date.astype(str),
                                end=board.folds["end"].dt.date.astype(str))
+    total = board.coverage.loc["total"] if board.coverage is not None else None
     lines = [
         f"# {title}", "",
         f"- Period: [{start.date()}, {end.date()}), {len(board.folds)} walk-forward folds, "
         f"{len(board.daily)} out-of-sample days",
         f"- Costs: {board.cost_bps:g} bps per unit of |position change|",
+        "- Booking: one continuous book across the folds (flat only before the first fold)",
+        _coverage_line(total),
         f"- Strategies: {', '.join(f'`{s}`' for s in board.daily.columns)}",
-        f"- DSR: deflated against the best of {board.n_trials} trials (the strategies compared; a lower "
-        "bound -- every configuration tried in research is a trial too)", "",
+        _dsr_line(board), "",
         "## Ranking (by Sharpe)", "", markdown_table(table, "strategy"),
         "## Equity and drawdown", "", f"![equity and drawdown]({image})", "",
+        "## Cost sensitivity", "", markdown_table(_sensitivity_table(board), "strategy"),
         "## Folds", "", markdown_table(folds.set_index("start"), "start"),
-        "## Conventions", "", CONVENTIONS, "",
+        "## Coverage", "", markdown_table(_coverage_table(board), "fold"),
+        "## Conventions", "", LEADERBOARD_CONVENTIONS, "",
     ]
     return "\n".join(lines)
 
@@ -124,13 +183,14 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
         "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}")
 
 
-def _html(title: str, facts: list[str], tables: list[tuple[str, str]], png: bytes) -> str:
+def _html(title: str, facts: list[str], tables: list[tuple[str, str]], png: bytes,
+          conventions: str = CONVENTIONS) -> str:
     items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
     body = "".join(f"<h2>{html.escape(h)}</h2>{t}" for h, t in tables)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1><ul>{items}</ul>"
             f"{body}<h2>Equity and drawdown</h2><img alt='equity and drawdown' src='{png_data_uri(png)}'>"
-            f"<h2>Conventions</h2><p>{html.escape(CONVENTIONS)}</p></body></html>\n")
+            f"<h2>Conventions</h2><p>{html.escape(conventions)}</p></body></html>\n")
 
 
 def _facts(markdown: str) -> list[str]:
@@ -155,7 +215,8 @@ def write_fold_report(result: FoldResult, directory, title: str) -> ReportFiles:
 
 def write_leaderboard_report(board: Leaderboard, directory,
                              title: str = "Out-of-sample leaderboard") -> ReportFiles:
-    """Write ``leaderboard.md``, ``leaderboard.html``, ``equity.png`` and ``leaderboard.csv``."""
+    """Write ``leaderboard.md``, ``leaderboard.html``, ``equity.png``, ``leaderboard.csv``,
+    ``daily.csv``, ``coverage.csv`` and ``cost_sensitivity.csv``."""
     directory = Path(directory)
     png = equity_drawdown_png(board.daily, title)
     markdown = leaderboard_markdown(board, title)
@@ -163,11 +224,17 @@ def write_leaderboard_report(board: Leaderboard, directory,
     folds = board.folds.assign(start=board.folds["start"].dt.date.astype(str),
                                end=board.folds["end"].dt.date.astype(str)).set_index("start")
     page = _html(title, _facts(markdown), [("Ranking (by Sharpe)", html_table(ranking, "strategy")),
-                                          ("Folds", html_table(folds, "start"))], png)
+                                          ("Cost sensitivity", html_table(_sensitivity_table(board), "strategy")),
+                                          ("Folds", html_table(folds, "start")),
+                                          ("Coverage", html_table(_coverage_table(board), "fold"))],
+                 png, LEADERBOARD_CONVENTIONS)
     paths = ReportFiles(markdown=directory / "leaderboard.md", html=directory / "leaderboard.html",
                         png=directory / PNG_NAME, paths=())
     written = write_files_atomically({
         paths.png: bytes_writer(png), paths.markdown: text_writer(markdown), paths.html: text_writer(page),
         directory / "leaderboard.csv": text_writer(board.table.to_csv()),
-        directory / "daily.csv": text_writer(board.daily.to_csv())})
+        directory / "daily.csv": text_writer(board.daily.to_csv()),
+        **({directory / "coverage.csv": text_writer(board.coverage.to_csv())} if board.coverage is not None else {}),
+        **({directory / "cost_sensitivity.csv": text_writer(board.cost_sensitivity.to_csv())}
+           if board.cost_sensitivity is not None else {})})
     return ReportFiles(paths.markdown, paths.html, paths.png, tuple(written))

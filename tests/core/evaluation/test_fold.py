@@ -1,4 +1,5 @@
-"""Fold scoring: next-bar alignment, costs, equal-weight portfolios, bad inputs, file round trip."""
+"""Fold scoring: next-bar alignment, costs, equal-weight portfolios, seeds and their ensemble, the
+exposure-matched buy-and-hold, the PnL split, coverage, bad inputs, file round trip."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from plusultra_core import metrics as M
 from plusultra_core.errors import ConfigError, DataValidationError
 from plusultra_core.evaluation import FoldResult, evaluate_fold
+from plusultra_core.evaluation.book import DECISION_COLUMNS, EXPOSURE_MATCHED
 from tests.core.evaluation.synthetic import FEATURES, make_frame, perfect_foresight
 
 R = [np.nan, 0.01, -0.02, 0.03, -0.01, 0.02, 0.01, -0.015]
@@ -136,9 +138,14 @@ def test_to_files_round_trip_recomputes_the_reported_numbers(tmp_path):
     result = evaluate_fold(preds, frame, "2020-05-01", "2020-06-01", cost_bps=5.0,
                            feature_names=FEATURES, train_end="2020-05-01", purge=2)
     written = result.to_files(tmp_path / "fold")
-    assert {p.name for p in written} == {"daily.parquet", "positions.parquet", "metrics.csv", "fold.json"}
+    assert {p.name for p in written} == {"daily.parquet", "positions.parquet", "decisions.parquet",
+                                         "metrics.csv", "fold.json"}
     back = FoldResult.from_files(tmp_path / "fold")
-    assert back.strategies == ["model", "buy_and_hold", "momentum", "linear"]
+    assert back.strategies == ["model", "buy_and_hold", "momentum", "linear", EXPOSURE_MATCHED]
+    pd.testing.assert_frame_equal(back.decisions, result.decisions)
+    pd.testing.assert_frame_equal(back.daily, result.daily)
+    pd.testing.assert_frame_equal(back.metrics, result.metrics, check_exact=False, rtol=1e-12)
+    assert back.model_name == "model" and back.model_strategies == ["model"] and back.info == result.info
     assert back.period == (pd.Timestamp("2020-05-01"), pd.Timestamp("2020-06-01")) and back.cost_bps == 5.0
     assert json.loads((tmp_path / "fold" / "fold.json").read_text())["info"]["linear"]["purge_bars"] == 2
     for name in back.strategies:
@@ -191,3 +198,115 @@ def test_bad_predictions_and_arguments_are_named():
         _evaluate(ok, frame, baselines=("linear",))
     with pytest.raises(ConfigError, match="baseline's name"):
         _evaluate(ok, frame, baselines=("momentum",), model_name="momentum")
+
+
+def test_the_last_decision_day_earns_the_first_bar_after_the_fold():
+    frame = make_frame(n_symbols=2, n_days=60, seed=3)
+    days = np.sort(frame["timestamp"].unique())
+    start, end = days[10], days[30]                                  # frame continues after end
+    result = evaluate_fold(perfect_foresight(frame), frame, start, end, cost_bps=0.0, baselines=())
+    last = result.positions[result.positions["timestamp"] == days[29]]
+    assert len(last) == 2 and (last["realised_at"] == days[30]).all() and (last["date"] == days[30]).all()
+    first_after = frame[frame["timestamp"] == days[30]].set_index("symbol")["ret_1d"].astype(np.float64)
+    np.testing.assert_array_equal(last.set_index("symbol")["realised_return"], first_after.loc[last["symbol"]])
+    # every decision day of [start, end) is scored once, dated by the next trading day
+    assert list(result.daily.index) == list(days[11:31])
+    cov = result.info["coverage"]
+    assert cov["decision_days"] == cov["scored_days"] == 20 and cov["scored_symbol_days"] == 40
+    assert cov["unscored_symbol_days_no_next_bar"] == cov["unscored_symbol_days_no_model_position"] == 0
+    assert result.info["booking"] == "standalone (entry from flat at the fold start)"
+    # the same fold on a frame that stops at end cannot score its last day, and says why
+    cut = evaluate_fold(perfect_foresight(frame), frame[frame["timestamp"] < end], start, end,
+                        cost_bps=0.0, baselines=())
+    cov = cut.info["coverage"]
+    assert cov["scored_days"] == 19 and cov["unscored_days_no_next_bar"] == 1
+    assert cov["unscored_symbol_days_no_next_bar"] == 2
+    assert cov["unscored_day_examples"] == f"{str(days[29])[:10]} (no_next_bar)"
+    assert cov["no_next_bar_examples"] == f"S0@{str(days[29])[:10]}, S1@{str(days[29])[:10]}"
+
+
+def test_coverage_counts_symbol_days_without_a_model_position():
+    frame = _frame({"A": R, "B": R})
+    preds = _preds(frame, 1.0)
+    ts = frame["timestamp"]
+    preds.loc[(preds["symbol"] == "A") & (preds["timestamp"] <= ts.iloc[1]), "position"] = np.nan
+    preds.loc[preds["timestamp"] == ts.iloc[4], "position"] = np.nan      # no view on any symbol
+    cov = _evaluate(preds, frame).info["coverage"]
+    assert cov["decision_days"] == 8 and cov["symbol_days"] == 16
+    assert cov["unscored_days_no_next_bar"] == 1                          # the last day: data ends
+    assert cov["unscored_days_no_model_position"] == 1                    # day 4
+    assert cov["scored_days"] == 6
+    assert cov["unscored_symbol_days_no_next_bar"] == 2
+    assert cov["unscored_symbol_days_no_model_position"] == 2 + 2
+    assert cov["scored_symbol_days"] == 16 - 2 - 4
+    assert cov["no_model_position_examples"].startswith(f"A@{str(ts.iloc[0])[:10]}, A@{str(ts.iloc[1])[:10]}")
+
+
+def test_seed_strategies_their_ensemble_and_the_shared_universe():
+    frame = make_frame(n_symbols=3, n_days=80, seed=11)
+    rng = np.random.default_rng(2)
+    seeds = {f"hybrid/seed={i}": _preds(frame, rng.uniform(-1, 1, len(frame)), rng.normal(0, 0.01, len(frame)))
+             for i in range(3)}
+    seeds["hybrid/seed=2"].loc[seeds["hybrid/seed=2"].index[:5], "position"] = np.nan   # S0's first days
+    result = evaluate_fold(seeds, frame, "2020-02-03", "2020-04-01", cost_bps=5.0,
+                           baselines=("buy_and_hold", "momentum"), ensemble_name="hybrid/ensemble")
+    assert result.strategies == ["hybrid/seed=0", "hybrid/seed=1", "hybrid/seed=2", "hybrid/ensemble",
+                                 "buy_and_hold", "momentum", EXPOSURE_MATCHED]
+    assert result.model_name == "hybrid/ensemble"
+    assert result.model_strategies == ["hybrid/seed=0", "hybrid/seed=1", "hybrid/seed=2"]
+    dec = result.decisions
+    assert list(dec.columns) == DECISION_COLUMNS
+    wide = dec.pivot_table(index=["symbol", "timestamp"], columns="strategy", values="position", dropna=False)
+    universe = dec[dec["strategy"] == "hybrid/seed=0"].set_index(["symbol", "timestamp"])["in_universe"]
+    seed_cols = result.model_strategies
+    np.testing.assert_array_equal(universe.reindex(wide.index), wide[seed_cols].notna().all(axis=1))
+    inside = universe.reindex(wide.index).to_numpy()
+    np.testing.assert_allclose(wide.loc[inside, "hybrid/ensemble"], wide.loc[inside, seed_cols].mean(axis=1),
+                               rtol=0, atol=1e-15)
+    assert wide.loc[~inside, "hybrid/ensemble"].isna().all()
+    # booked ensemble positions are the seeds' mean, and every strategy books the same universe
+    book = result.positions
+    ens = book[book["strategy"] == "hybrid/ensemble"].set_index(["symbol", "timestamp"])["position"]
+    mean = book[book["strategy"].isin(seed_cols)].groupby(["symbol", "timestamp"])["position"].mean()
+    np.testing.assert_allclose(ens, mean.reindex(ens.index), atol=1e-15)
+    active = book.groupby("strategy")["timestamp"].count()
+    assert active.nunique() == 1
+    with pytest.raises(ConfigError, match="baseline's name or used twice"):
+        evaluate_fold(seeds, frame, "2020-02-03", "2020-04-01", cost_bps=5.0, baselines=(),
+                      ensemble_name="hybrid/seed=0")
+    with pytest.raises(DataValidationError, match=r"predictions\[bad\]: missing columns"):
+        evaluate_fold({"bad": seeds["hybrid/seed=0"].drop(columns="position")}, frame, "2020-02-03",
+                      "2020-04-01", cost_bps=5.0, baselines=())
+
+
+def test_exposure_matched_buy_and_hold_is_the_primarys_average_exposure():
+    frame = make_frame(n_symbols=3, n_days=80, seed=12)
+    preds = _preds(frame, np.random.default_rng(3).uniform(-0.2, 0.6, len(frame)))
+    result = evaluate_fold(preds, frame, "2020-02-03", "2020-04-01", cost_bps=10.0,
+                           baselines=("buy_and_hold",))
+    book = result.positions
+    model = book[book["strategy"] == "model"]
+    exposure = result.info["exposure"]["position"]
+    assert exposure == pytest.approx(model["position"].mean(), rel=1e-12) and 0 < exposure < 0.4
+    matched = book[book["strategy"] == EXPOSURE_MATCHED]
+    bh = book[book["strategy"] == "buy_and_hold"]
+    np.testing.assert_array_equal(matched["position"], exposure)
+    gross = lambda rows: (rows["position"] * rows["realised_return"]).groupby(rows["date"]).mean()
+    np.testing.assert_allclose(gross(matched), exposure * gross(bh), rtol=1e-12)
+    # a constant position trades only on entry: its cost is the exposure times buy-and-hold's
+    assert matched["cost"].sum() == pytest.approx(exposure * bh["cost"].sum(), rel=1e-12)
+
+
+def test_bias_plus_timing_minus_cost_is_the_mean_net_return():
+    frame = make_frame(n_symbols=3, n_days=120, seed=13)
+    preds = perfect_foresight(frame).assign(position=lambda p: 0.3 + 0.5 * p["position"])
+    result = evaluate_fold(preds, frame, "2020-02-03", "2020-06-01", cost_bps=20.0,
+                           feature_names=FEATURES, train_end="2020-02-03", purge=1)
+    m = result.metrics
+    for name in result.strategies:
+        identity = m.at[name, "bias_return"] + m.at[name, "timing_return"] - m.at[name, "cost_drag"]
+        assert identity == pytest.approx(result.daily[name].mean() * 252, rel=1e-10, abs=1e-14)
+    # buy-and-hold is all bias; perfect foresight around a 0.3 long is mostly timing
+    assert m.at["buy_and_hold", "timing_return"] == pytest.approx(0.0, abs=1e-12)
+    assert m.at["model", "timing_return"] > 5 * abs(m.at["model", "bias_return"])
+    assert m.at["model", "cost_drag"] > m.at["buy_and_hold", "cost_drag"] > 0

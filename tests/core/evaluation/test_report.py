@@ -40,6 +40,8 @@ def test_fold_report_files(folds, tmp_path):
     assert uri and base64.b64decode(uri.group(1)) == files.png.read_bytes()
     assert f"{sharpe:.4g}" in page and "<table>" in page
     assert (tmp_path / "fold" / "data" / "positions.parquet") in files.paths
+    assert (tmp_path / "fold" / "data" / "decisions.parquet") in files.paths
+    assert "standalone (entry from flat at the fold start)" in md and "decision days" in md
     assert not list((tmp_path / "fold").rglob("*.tmp"))
 
 
@@ -54,6 +56,14 @@ def test_leaderboard_report_files(folds, tmp_path):
     assert first_row.startswith("| model |")
     assert "data:image/png;base64," in files.html.read_text()
     assert (tmp_path / "board" / "leaderboard.csv").is_file()
+    # the continuous record states its booking, coverage, trial count and cost sensitivity
+    total = board.coverage.loc["total"]
+    assert "one continuous book" in md and "flat only before the first fold" in md
+    assert f"{total['scored_days']} of {total['decision_days']} decision days" in md
+    assert f"best of {board.n_trials} trials" in md and f"{board.trial_variance:.3g}" in md
+    assert "Sharpe @ 20 bps" in md and "buy_and_hold@exposure" in md
+    for name in ("coverage.csv", "cost_sensitivity.csv", "daily.csv"):
+        assert (tmp_path / "board" / name).is_file()
 
 
 def test_markdown_with_inline_png_round_trips_the_bytes():
