@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from plusultra_core.data import contract, duck, validation
-from plusultra_core.data.contract import ASSETS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TABLES
+from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TABLES
 from plusultra_core.data.duck import MARKET
 from plusultra_core.data.periods import PERIODS
 from plusultra_core.errors import ConfigError, ContractError, PartitionKeyError
@@ -122,6 +122,28 @@ class SQLiteMarketDataset:
         lo, hi = self._duck().execute(f"SELECT min(TRY_CAST(timestamp AS TIMESTAMP)), "
                                       f"max(TRY_CAST(timestamp AS TIMESTAMP)) FROM {MARKET}.{SERIES}").fetchone()
         return pd.Timestamp(lo), pd.Timestamp(hi)
+
+    def benchmark_returns(self, name: str | None = None) -> pd.Series:
+        """Daily simple returns of one ``benchmarks`` series (default: the first by name), indexed by
+        timestamp and named after it; an empty Series when the table has no rows.
+
+        Raises `ContractError` naming the available benchmarks when ``name`` is not among them.
+        """
+        conn = self._duck()
+        names = [r[0] for r in conn.execute(
+            f"SELECT DISTINCT benchmark FROM {MARKET}.{BENCHMARKS} ORDER BY benchmark").fetchall()]
+        if not names:
+            return pd.Series(dtype=np.float64, name=name)
+        if name is None:
+            name = names[0]
+        elif name not in names:
+            raise ContractError(f"{self.path}: benchmark '{name}' not in the benchmarks table (has {names})")
+        levels = conn.execute(
+            f"SELECT TRY_CAST(timestamp AS TIMESTAMP) AS timestamp, close FROM {MARKET}.{BENCHMARKS} "
+            "WHERE benchmark = ? ORDER BY timestamp", [name]).df()
+        close = pd.Series(levels["close"].to_numpy(dtype=np.float64),
+                          index=pd.DatetimeIndex(levels["timestamp"]).as_unit("ns"), name=name)
+        return close.pct_change().iloc[1:]
 
     # -- panel -----------------------------------------------------------------------------
 

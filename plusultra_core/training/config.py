@@ -72,6 +72,7 @@ class DataConfig:
     purge: int | None = None
     block_length: int = 16
     blocks_per_batch: int = 4
+    recency_halflife_days: float | None = None  # None: uniform blocks; else recent blocks drawn more often
     num_workers: int = 0
 
     def __post_init__(self):
@@ -85,6 +86,10 @@ class DataConfig:
         if self.purge is not None and self.purge < self.horizon:
             raise ValueError(f"data.purge ({self.purge}) must be >= data.horizon ({self.horizon}) "
                              "so no training target overlaps a validation window")
+        if self.recency_halflife_days is not None and not (
+                isinstance(self.recency_halflife_days, (int, float)) and not isinstance(self.recency_halflife_days, bool)
+                and self.recency_halflife_days > 0):
+            raise ValueError(f"data.recency_halflife_days must be a number > 0 or null, got {self.recency_halflife_days!r}")
         _check_split_point(self.train_end, "data.train_end")
         _check_split_point(self.val_end, "data.val_end")
         if (isinstance(self.train_end, float) and isinstance(self.val_end, float)

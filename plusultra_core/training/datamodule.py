@@ -158,7 +158,8 @@ class WindowDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         sampler = TimeContiguousBatchSampler(
             self.dataset, self.cfg.block_length, self.cfg.blocks_per_batch,
-            indices=self.splits["train"], shuffle=True, seed=self.seed, drop_last=True)
+            indices=self.splits["train"], shuffle=True, seed=self.seed, drop_last=True,
+            recency_halflife_days=self.cfg.recency_halflife_days)
         if len(sampler) == 0:
             raise ConfigError(
                 f"training split has {len(self.splits['train'])} windows but no full batch of "

@@ -10,6 +10,11 @@ Blocks are cut from maximal runs of consecutive allowed samples (a run breaks at
 at a gap in the dataset's samples, e.g. invalid rows, or at a gap in ``indices``, e.g. the purge
 of a split); the remainder of a run shorter than one block is not used. Block order is shuffled
 every epoch with ``seed + epoch``, so runs are reproducible.
+
+Recency weighting (``recency_halflife_days``): instead of a permutation, each epoch draws as many
+blocks as there are, with replacement, with probability ``0.5 ** (age / halflife)`` where age is
+the calendar distance of the block's first target from the newest block's. Recent regimes then
+weigh more in every epoch while old data still contributes (Qlib-style sample reweighting).
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ class TimeContiguousBatchSampler(Sampler[list[int]]):
         shuffle: shuffle block order each epoch; otherwise blocks come in (symbol, time) order.
         seed: base seed; epoch ``e`` uses ``seed + e`` (``set_epoch`` for distributed runs).
         drop_last: drop a final batch with fewer than ``blocks_per_batch`` blocks.
+        recency_halflife_days: weight blocks by recency (module docstring); needs ``shuffle``.
     """
 
     def __init__(self, dataset, block_length: int, blocks_per_batch: int, indices: Sequence[int] | None = None,
-                 shuffle: bool = True, seed: int = 0, drop_last: bool = True):
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = True,
+                 recency_halflife_days: float | None = None):
         if block_length < 1 or blocks_per_batch < 1:
             raise ValueError(f"block_length and blocks_per_batch must be >= 1, got {block_length}, {blocks_per_batch}")
         self.block_length = int(block_length)
@@ -48,6 +55,14 @@ class TimeContiguousBatchSampler(Sampler[list[int]]):
         if allowed.size and (allowed[0] < 0 or allowed[-1] >= n):
             raise ValueError(f"indices must be in [0, {n}), got range [{allowed[0]}, {allowed[-1]}]")
         self.block_starts = self._blocks(dataset, allowed)           # [K] first sample index of each block
+        self.block_probs = None                                       # [K] draw probabilities, or None
+        if recency_halflife_days is not None and self.block_starts.size:
+            if not recency_halflife_days > 0 or not shuffle:
+                raise ValueError("recency_halflife_days must be > 0 and needs shuffle=True")
+            first = np.asarray(dataset.first_target_time, dtype="datetime64[ns]")[self.block_starts]
+            age_days = (first.max() - first).astype("timedelta64[s]").astype(np.float64) / 86400.0
+            weight = np.exp2(-age_days / float(recency_halflife_days))
+            self.block_probs = weight / weight.sum()
 
     def _blocks(self, dataset, allowed: np.ndarray) -> np.ndarray:
         """Vectorised run detection and cutting: no loop per run or per symbol."""
@@ -84,8 +99,11 @@ class TimeContiguousBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         order = self.block_starts
-        if self.shuffle:
-            order = order[np.random.default_rng(self.seed + self.epoch).permutation(order.shape[0])]
+        rng = np.random.default_rng(self.seed + self.epoch)
+        if self.block_probs is not None:
+            order = order[rng.choice(order.shape[0], size=order.shape[0], replace=True, p=self.block_probs)]
+        elif self.shuffle:
+            order = order[rng.permutation(order.shape[0])]
         self.epoch += 1
         offsets = np.arange(self.block_length)
         for b in range(len(self)):
