@@ -220,6 +220,19 @@ def test_bootstrap_is_reproducible_by_seed_and_reports_its_settings():
     assert set(a.to_dict()) >= {"sharpe_1", "difference", "se", "p_value", "ci_low", "ci_high"}
 
 
+@pytest.mark.parametrize("method", ["hac", "bootstrap"])
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+def test_proportional_series_have_no_difference_and_p_value_one(method, scale):
+    # e.g. always long (1.0) or a constant 30% position vs buy-and-hold: equal Sharpe exactly,
+    # where the raw quotient of two rounding errors could have come out "significant".
+    r = np.random.default_rng(23).normal(0.0005, 0.01, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = S.sharpe_difference_test(scale * r, r, method=method)
+    assert (res.difference, res.se, res.ci_low, res.ci_high, res.p_value) == (0.0, 0.0, 0.0, 0.0, 1.0)
+    assert res.sharpe_1 == res.sharpe_2 == pytest.approx(M.sharpe_ratio(r), rel=1e-12)
+
+
 def test_degenerate_inputs_give_nans_and_bad_arguments_raise():
     rng = np.random.default_rng(12)
     short = S.sharpe_difference_test(rng.normal(size=5), rng.normal(size=5))
