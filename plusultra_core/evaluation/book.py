@@ -138,6 +138,11 @@ def decision_frame(timestamp, symbol, in_universe, realised_return, realised_at,
     return out
 
 
+def _take_strings(names, codes: np.ndarray):
+    """``names[codes]`` as a pandas string array, taken without building Python strings per row."""
+    return pd.Series(np.asarray(names, dtype=object)).astype(str).array.take(codes)
+
+
 def _fail(message: str, check: str, column: str, cases: pd.DataFrame | None = None):
     raise DataValidationError(f"{DECISIONS}: {message}", table=DECISIONS, column=column, check=check,
                               failure_cases=cases)
@@ -159,15 +164,17 @@ def unpack_decisions(decisions: pd.DataFrame, strategies: Sequence[str] | None =
     missing = [c for c in DECISION_COLUMNS if c not in decisions.columns]
     if missing:
         _fail(f"missing columns {missing}", "columns_present", missing[0])
-    names = decisions["strategy"].astype(str).to_numpy()
-    strategies = list(pd.unique(names)) if strategies is None else list(strategies)
-    s_code = pd.Categorical(names, categories=strategies).codes.astype(np.int64)        # [M]
+    # factorize the string columns once (fast on Arrow strings); names come from the few uniques
+    s_raw, s_names = pd.factorize(decisions["strategy"])
+    s_names = [str(n) for n in s_names]
+    strategies = list(s_names) if strategies is None else list(strategies)
+    s_code = pd.Index(strategies).get_indexer(pd.Index(s_names))[s_raw].astype(np.int64)   # [M]
     if (s_code < 0).any():
-        _fail(f"strategies {sorted(set(names[s_code < 0]))} are not among {strategies}",
+        _fail(f"strategies {sorted(set(s_names) - set(strategies))} are not among {strategies}",
               "known_strategies", "strategy")
     ts = to_ns(decisions["timestamp"], DECISIONS).to_numpy()
-    sym = decisions["symbol"].astype(str).to_numpy()
-    sym_code, sym_names = pd.factorize(sym, sort=True)
+    sym_code, sym_names = pd.factorize(decisions["symbol"].astype(str), sort=True)
+    sym_names = np.asarray(sym_names, dtype=object)
     ts_code, ts_values = pd.factorize(ts, sort=True)
     key_code, keys = pd.factorize(sym_code.astype(np.int64) * len(ts_values) + ts_code, sort=True)
     n_strat, n_keys = len(strategies), len(keys)
@@ -176,7 +183,8 @@ def unpack_decisions(decisions: pd.DataFrame, strategies: Sequence[str] | None =
     if (counts > 1).any():
         dup = np.isin(s_code * n_keys + key_code, np.flatnonzero(counts > 1))
         _fail(f"{int((counts > 1).sum())} (strategy, symbol, timestamp) decisions are booked twice, "
-              f"first {_examples(sym[dup], ts[dup])} ({names[dup][0]})", "booked_once", "timestamp",
+              f"first {_examples(sym_names[sym_code[dup]], ts[dup])} ({strategies[s_code[dup][0]]})",
+              "booked_once", "timestamp",
               decisions.loc[dup, ["strategy", "symbol", "timestamp"]].head(5))
     if (counts == 0).any():
         s_miss, k_miss = np.divmod(np.flatnonzero(counts == 0), n_keys)
@@ -188,10 +196,15 @@ def unpack_decisions(decisions: pd.DataFrame, strategies: Sequence[str] | None =
     def per_key(values: np.ndarray, fill) -> np.ndarray:
         out = np.full(n_keys, fill, dtype=values.dtype)
         out[key_code] = values                                       # every row of a key writes ...
-        same = (out[key_code] == values) | (pd.isna(out[key_code]) & pd.isna(values))
+        back = out[key_code]
+        same = back == values
+        if values.dtype.kind == "f":
+            same |= np.isnan(back) & np.isnan(values)
+        elif values.dtype.kind == "M":
+            same |= np.isnat(back) & np.isnat(values)
         if not same.all():                                           # ... the same value
             _fail(f"{int((~same).sum())} rows disagree with the other strategies of their symbol-day "
-                  f"on a shared column, first {_examples(sym[~same], ts[~same], 1)}",
+                  f"on a shared column, first {_examples(sym_names[sym_code[~same]], ts[~same], 1)}",
                   "consistent", "symbol")
         return out
 
@@ -202,7 +215,7 @@ def unpack_decisions(decisions: pd.DataFrame, strategies: Sequence[str] | None =
     return DecisionPanel(
         strategies=strategies,
         timestamp=np.asarray(ts_values)[keys % len(ts_values)].astype("datetime64[ns]"),
-        symbol=np.asarray(sym_names, dtype=object)[keys // len(ts_values)],
+        symbol=sym_names[keys // len(ts_values)],
         in_universe=per_key(decisions["in_universe"].to_numpy(dtype=bool), False),
         realised_return=per_key(decisions["realised_return"].to_numpy(dtype=np.float64, na_value=np.nan), np.nan),
         realised_at=per_key(to_ns(decisions["realised_at"], DECISIONS, "realised_at").to_numpy(), _NAT),
@@ -268,7 +281,7 @@ def book_decisions(decisions: pd.DataFrame | DecisionPanel, cost_bps: float, *,
     booked = np.where(panel.in_universe, np.nan_to_num(panel.position, nan=0.0), 0.0)  # [S, K]
 
     parts = []
-    for s, name in enumerate(panel.strategies):  # a handful of strategies; each step is vectorised
+    for s in range(len(panel.strategies)):  # a handful of strategies; each step is vectorised
         grid = np.zeros((n_sym, n_dates))
         grid[sym_codes, date_codes] = booked[s, rows]
         grid = np.where(last >= 0, np.take_along_axis(grid, np.maximum(last, 0), axis=1), 0.0)
@@ -276,16 +289,17 @@ def book_decisions(decisions: pd.DataFrame | DecisionPanel, cost_bps: float, *,
         change = np.diff(grid, axis=1, prepend=0.0)
         c_idx, d_idx = np.nonzero(present & (in_universe | (change != 0)))   # active symbol-days
         k = row_of[c_idx, d_idx]
-        parts.append(pd.DataFrame({
-            "date": label[d_idx], "timestamp": ts[k], "symbol": np.asarray(sym_names, dtype=object)[c_idx],
-            "strategy": name, "position": grid[c_idx, d_idx], "change": change[c_idx, d_idx],
-            "expected_return": np.where(panel.in_universe[k], panel.expected_return[s, k], np.nan),
-            "realised_return": panel.realised_return[k], "realised_at": panel.realised_at[k],
-            "cost": cost * np.abs(change[c_idx, d_idx]), "pnl": pnl[c_idx, d_idx],
-        }, columns=POSITION_COLUMNS))
-    positions = pd.concat(parts, ignore_index=True)
-    positions["symbol"] = positions["symbol"].astype(str)
-    positions["strategy"] = positions["strategy"].astype(str)
+        parts.append((np.full(k.size, s), c_idx, d_idx, k, grid[c_idx, d_idx], change[c_idx, d_idx],
+                      pnl[c_idx, d_idx]))
+    s_idx, c_idx, d_idx, k, position, change, pnl = (np.concatenate(a) for a in zip(*parts))
+    positions = pd.DataFrame({
+        "date": label[d_idx], "timestamp": ts[k],
+        "symbol": _take_strings(sym_names, c_idx), "strategy": _take_strings(panel.strategies, s_idx),
+        "position": position, "change": change,
+        "expected_return": np.where(panel.in_universe[k], panel.expected_return[s_idx, k], np.nan),
+        "realised_return": panel.realised_return[k], "realised_at": panel.realised_at[k],
+        "cost": cost * np.abs(change), "pnl": pnl,
+    }, columns=POSITION_COLUMNS)
     dates = pd.DatetimeIndex(label, name="date")
     return Book(positions=positions, daily=daily_returns(positions, dates, panel.strategies),
                 strategies=list(panel.strategies), exposure=exposure)

@@ -36,7 +36,7 @@ from plusultra_core.evaluation._frame import (check_period, in_period, next_bar,
                                               to_ns, to_timestamp)
 from plusultra_core.evaluation._io import text_writer, write_files_atomically
 from plusultra_core.evaluation.book import (EXPOSURE_MATCHED, book_decisions, coverage_table,
-                                            decision_frame)
+                                            decision_frame, unpack_decisions)
 from plusultra_core.evaluation.scoring import strategy_metrics
 
 __all__ = ["FoldResult", "evaluate_fold", "DEFAULT_BASELINES", "STANDALONE"]
@@ -334,9 +334,10 @@ def evaluate_fold(predictions: pd.DataFrame | Mapping[str, pd.DataFrame], frame:
         frame["timestamp"].to_numpy()[rows], frame["symbol"].to_numpy()[rows], universe[rows],
         realised[rows], realised_at[rows], _realisation_dates(frame, rows), strategies,
         np.stack(pos)[:, rows], np.stack(exp)[:, rows])
-    booked = book_decisions(decisions, cost_bps, primary=primary, strategies=strategies)
+    panel = unpack_decisions(decisions, strategies)
+    booked = book_decisions(panel, cost_bps, primary=primary)
     metrics = strategy_metrics(booked.daily, booked.positions, periods_per_year)
-    coverage = coverage_table(decisions, [(start, end)]).iloc[0].to_dict()
+    coverage = coverage_table(panel, [(start, end)]).iloc[0].to_dict()
     info.update({"n_predictions": int(universe.sum()),
                  "n_evaluated": int((universe & evaluated).sum()),
                  "n_unevaluated_no_next_bar": int((universe & ~evaluated).sum()),

@@ -41,7 +41,7 @@ from plusultra_core.evaluation._format import SHORT_NAMES, format_value
 from plusultra_core.evaluation.book import (EXPOSURE_MATCHED, book_decisions, coverage_table,
                                             reprice, unpack_decisions)
 from plusultra_core.evaluation.fold import FoldResult
-from plusultra_core.evaluation.scoring import daily_returns, strategy_metrics
+from plusultra_core.evaluation.scoring import date_means, grid_cells, strategy_metrics
 
 __all__ = ["Leaderboard", "build_leaderboard", "TEXT_COLUMNS", "DEFAULT_COST_GRID"]
 
@@ -199,19 +199,21 @@ def _trials(daily: pd.DataFrame, n_trials, trial_sharpe_variance) -> tuple[int, 
 def _cost_sensitivity(positions: pd.DataFrame, dates: pd.DatetimeIndex, strategies: list[str],
                       costs: Sequence[float], periods_per_year: int) -> pd.DataFrame:
     """(strategy, cost_bps) x ``SENSITIVITY_COLUMNS`` of the book re-priced at each cost."""
+    slim = positions[["position", "change", "realised_return"]]
+    cells = grid_cells(positions, dates, strategies)
     rows = []
     for cost in costs:  # a few costs
-        priced = reprice(positions, cost)
-        daily = daily_returns(priced, dates, strategies)
-        drag = daily_returns(priced.assign(pnl=priced["cost"]), dates, strategies)
+        priced = reprice(slim, cost)
+        means = date_means(positions, {"pnl": priced["pnl"].to_numpy(), "cost": priced["cost"].to_numpy()},
+                           dates, strategies, cells)
         for name in strategies:
-            r = daily[name].to_numpy()
+            r = means["pnl"][name].to_numpy()
             rows.append({"strategy": name, "cost_bps": float(cost),
                          "sharpe_ratio": M.sharpe_ratio(r, periods_per_year=periods_per_year),
                          "annual_return": M.annual_return(r, periods_per_year),
                          "total_return": float(np.prod(1.0 + r) - 1.0) if r.size else np.nan,
                          "max_drawdown": M.max_drawdown(r),
-                         "cost_drag": float(drag[name].mean()) * periods_per_year})
+                         "cost_drag": float(means["cost"][name].mean()) * periods_per_year})
     return pd.DataFrame(rows).set_index(["strategy", "cost_bps"])[SENSITIVITY_COLUMNS]
 
 
@@ -245,16 +247,14 @@ def build_leaderboard(folds: Sequence[FoldResult], n_trials: int | None = None,
     first = folds[0]
     costs = _cost_grid(cost_grid, first.cost_bps)
     decisions = pd.concat([f.decisions for f in folds], ignore_index=True)
-    panel = unpack_decisions(decisions, first.booked_strategies)     # raises if a day is booked twice
+    # raises DataValidationError if any (strategy, symbol, decision timestamp) is decided twice
+    panel = unpack_decisions(decisions, first.booked_strategies)
     booked = book_decisions(panel, first.cost_bps, primary=first.model_name)
     if booked.strategies != first.strategies:
         raise DataValidationError(f"{LEADERBOARD}: re-booked strategies {booked.strategies} differ from "
                                   f"the folds' {first.strategies}", table=LEADERBOARD, column="strategy",
                                   check="same_strategies")
     daily, positions = booked.daily, booked.positions
-    if positions.duplicated(["strategy", "symbol", "timestamp"]).any():  # by construction; asserted
-        raise DataValidationError(f"{LEADERBOARD}: a (strategy, symbol, decision day) is booked twice",
-                                  table=LEADERBOARD, column="timestamp", check="booked_once")
     table = strategy_metrics(daily, positions, periods_per_year)
 
     n_trials, variance, source = _trials(daily, n_trials, trial_sharpe_variance)
