@@ -306,9 +306,9 @@ def book_decisions(decisions: pd.DataFrame | DecisionPanel, cost_bps: float, *,
 
 
 def reprice(positions: pd.DataFrame, cost_bps: float) -> pd.DataFrame:
-    """The book at another cost: positions and changes do not depend on the cost, so only
-    ``cost`` and ``pnl`` change -- the same arithmetic as `book_decisions`, so the numbers are identical
-    to re-booking the decisions at ``cost_bps``."""
+    """The book at another cost. Positions and changes do not depend on the cost, so only
+    ``cost`` and ``pnl`` change, by the same arithmetic as `book_decisions`: the numbers equal
+    re-booking the decisions at ``cost_bps``."""
     cost = float(cost_bps) * 1e-4
     change = positions["change"].to_numpy(dtype=np.float64)
     gross = positions["position"].to_numpy(dtype=np.float64) * np.nan_to_num(
