@@ -4,6 +4,11 @@ The Dagster assets are thin wrappers around these functions: extract and validat
 a whole range of partitions in a single read, compute features once over the range plus its
 lookback, and split results back into partitions for the store. Splitting is one ``groupby``
 over partition labels (a loop per partition, never per row or per symbol).
+
+Cross-sectional features (ranks across symbols) are computed over every tradable symbol's bars
+in the same period window (`feature_frame` reads that universe in one query, only the columns
+the ranks need), so a partition's values do not depend on the sharding or on which partitions
+are materialised together.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from plusultra_core.data.periods import period_bounds, period_keys
+from plusultra_core.errors import PartitionKeyError
 
 STORE_DIMS = ("shard", "period")  # partition columns in the store (hive layout)
 
@@ -71,6 +77,65 @@ def from_store_frame(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(index=index)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     return frame.set_index(["timestamp", "symbol"]).sort_index()
+
+
+def read_partitions(store, asset: str, refs, columns: list[str] | None = None) -> pd.DataFrame:
+    """Partitions ``refs`` of ``asset`` in one DuckDB query, ``(timestamp, symbol)``-indexed."""
+    return from_store_frame(store.read(asset, [r.as_store_key() for r in refs], columns=columns))
+
+
+def _symbols_in(frame: pd.DataFrame, symbols: set[str]) -> pd.DataFrame:
+    keep = frame.index.get_level_values("symbol").isin(list(symbols))
+    return frame if keep.all() else frame[keep]
+
+
+@dataclass
+class FeatureInputs:
+    """What `feature_frame` read: own partitions, universe partitions and symbols."""
+
+    partitions: int
+    universe_partitions: int
+    universe_symbols: int
+
+
+def feature_frame(pipeline, store, bars_asset: str, refs, upstream, tradable: set[str],
+                  with_data: set[PartitionRef] | None = None) -> tuple[pd.DataFrame, FeatureInputs]:
+    """Features of the shards of ``refs`` over the bars partitions ``upstream`` they read.
+
+    ``upstream`` is what the feature stage's partition mapping gives: the run's shards over its
+    periods and their lookback or, with cross-sectional features, every shard over them. Features
+    are computed from the run's own shards' bars; cross-sectional features (and what they rank)
+    from every ``tradable`` symbol's bars in ``upstream`` (one more query, only the
+    `FeaturePipeline.universe_columns`, skipped when the run holds every shard). Rows of symbols
+    that are no longer tradable are left out of both.
+
+    ``with_data``: partitions known to hold source rows. One of them among ``upstream`` that is
+    not in the store raises `PartitionKeyError` (its bars would silently be missing from a
+    lookback window or from the universe); partitions without source rows are simply absent.
+    Returns the features (own shards' rows over the whole read window) and what was read.
+    """
+    upstream = list(dict.fromkeys(upstream))
+    stored = [r for r in upstream if store.exists(bars_asset, r.as_store_key())]
+    if with_data is not None:
+        missing = sorted(set(upstream) & set(with_data) - set(stored), key=lambda r: (r.period, r.shard))
+        if missing:
+            raise PartitionKeyError(
+                f"{len(missing)} {bars_asset} partition(s) the features read hold source rows but are not "
+                f"in the store {getattr(store, 'root', '')}: "
+                f"{', '.join(f'{r.period}|{r.shard}' for r in missing[:10])}; materialise them first")
+    own_shards = {r.shard for r in refs}
+    own = [r for r in stored if r.shard in own_shards]
+    bars = _symbols_in(read_partitions(store, bars_asset, own), tradable)
+    universe, universe_parts, n_symbols = None, 0, 0
+    if pipeline.cross_sectional and len(bars):
+        universe_parts = len(stored)
+        if len(own) < len(stored):  # otherwise the run's own bars are the universe
+            columns = [c for c in pipeline.universe_columns if c in bars.columns]
+            universe = _symbols_in(read_partitions(store, bars_asset, stored, ["timestamp", "symbol", *columns]),
+                                   tradable)
+        n_symbols = (universe if universe is not None else bars).index.get_level_values("symbol").nunique()
+    features = pipeline.transform_panel(bars, universe=universe)
+    return features, FeatureInputs(len(own), universe_parts, int(n_symbols))
 
 
 def shard_fingerprints(symbol_fingerprints: pd.DataFrame, shard_of: dict[str, str],

@@ -5,6 +5,12 @@ was built from. Comparing those with the database's current fingerprints (one gr
 gives the stale partitions; the lookback mapping adds the next period of each for the feature
 assets. The result is grouped into as few single runs as possible: one per period range ×
 contiguous block of shards.
+
+With cross-sectional features selected, a stale partition changes the ranks of every shard in
+its period and the lookback periods after it: those feature partitions are all rebuilt, after
+every stale `validated_bars` partition (a feature run reads the universe's bars, so it must not
+run before another shard's bars of the same window are refreshed). An incremental update then
+equals a rebuild; a new day of every shard is still a single run.
 """
 
 from __future__ import annotations
@@ -53,30 +59,59 @@ def stale_partitions(dataset, shard_of: dict[str, str], store, period: str, logi
 
 
 def plan_runs(stale: list[PartitionRef], shard_order: list[str], period_order: list[str],
-              lookback_periods: int = 1, materialized: set[PartitionRef] | None = None) -> list[RunPlan]:
+              lookback_periods: int = 1, materialized: set[PartitionRef] | None = None,
+              cross_sectional: bool = False) -> list[RunPlan]:
     """Runs that rebuild ``stale`` partitions and every feature partition whose lookback reads them.
 
     Following periods are only added when they were ``materialized`` before (``None``: assume
     all were), so a first full build does not create empty partitions past each symbol's data.
     Plans are ordered by their first period, so running them in order respects the lookback.
+
+    ``cross_sectional``: the features rank across every shard, so the feature partitions of every
+    shard in a stale period and its lookback periods are rebuilt too (those stale or
+    materialized), never before the `validated_bars` runs of all stale partitions
+    (`_cross_sectional_plans`).
     """
     if not stale:
         return []
     stale_set = set(stale)
-    features = set(stale_set)
     pos = {p: i for i, p in enumerate(period_order)}
+    affected = {}  # period -> shards whose features read the stale bars
     for ref in stale:
         i = pos[ref.period]
-        for k in range(1, lookback_periods + 1):
+        for k in range(0, lookback_periods + 1):
             if i + k < len(period_order):
-                nxt = PartitionRef(ref.shard, period_order[i + k])
-                if materialized is None or nxt in materialized:
-                    features.add(nxt)
+                affected.setdefault(period_order[i + k], set()).update(shard_order if cross_sectional else [ref.shard])
+    features = {PartitionRef(shard, per) for per, shards in affected.items() for shard in shards}
+    features = {r for r in features if r in stale_set or materialized is None or r in materialized}
+    if cross_sectional:
+        return _cross_sectional_plans(stale_set, features, shard_order, period_order)
     plans = []
     for assets, refs in (((VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS), stale_set),
                          ((FEATURE_PANEL, WINDOW_TENSORS), features - stale_set)):
         plans.extend(_boxes(assets, refs, shard_order, period_order))
     return sorted(plans, key=lambda p: (pos[p.period_range[0]], -len(p.assets)))
+
+
+def _cross_sectional_plans(stale: set[PartitionRef], features: set[PartitionRef], shard_order, period_order) -> list[RunPlan]:
+    """Plans when features read every shard's bars: no feature run may precede a bars run.
+
+    Either every stale box's bars first, then every feature partition (two phases), or, when the
+    stale partitions form a single box, that box as one run of all three assets (its features
+    run after its bars within the run, and no other bars are stale) followed by the remaining
+    feature partitions. Whichever needs fewer runs (a new day of every shard: one run).
+    """
+    pos = {p: i for i, p in enumerate(period_order)}
+    by_period = lambda plans: sorted(plans, key=lambda p: pos[p.period_range[0]])  # noqa: E731
+    ingest = _boxes((VALIDATED_BARS,), stale, shard_order, period_order)
+    options = []
+    if len(ingest) == 1:  # preferred on a tie: each partition's bars and features in one run
+        whole = RunPlan((VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS), ingest[0].period_range, ingest[0].shard_range)
+        options.append([whole] + by_period(_boxes((FEATURE_PANEL, WINDOW_TENSORS), features - stale,
+                                                  shard_order, period_order)))
+    options.append(by_period(ingest) + by_period(_boxes((FEATURE_PANEL, WINDOW_TENSORS), features,
+                                                        shard_order, period_order)))
+    return min(options, key=len)
 
 
 def _boxes(assets, refs, shard_order, period_order) -> list[RunPlan]:
@@ -149,8 +184,11 @@ def plan_stale_history(dataset, shard_of: dict[str, str], store, settings, lookb
                        shard_order: list[str], period_order: list[str]) -> tuple[list[PartitionRef], list[RunPlan]]:
     """Stale partitions (source fingerprint or logic version changed) and the runs that rebuild
     them; shared by the CLI runner and `market_db_sensor` so both decide alike."""
+    from plusultra_pipeline.assets.features import feature_pipeline
+
     known = set(period_order)
     stale = [r for r in stale_partitions(dataset, shard_of, store, settings.history.period,
                                          logic_version(settings, lookback_periods)) if r.period in known]
-    plans = plan_runs(stale, shard_order, period_order, lookback_periods, materialized=materialized_refs(store))
+    plans = plan_runs(stale, shard_order, period_order, lookback_periods, materialized=materialized_refs(store),
+                      cross_sectional=bool(feature_pipeline(settings).cross_sectional))
     return stale, plans

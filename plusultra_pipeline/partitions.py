@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dagster import (
+    AllPartitionMapping,
     DimensionPartitionMapping,
     DynamicPartitionsDefinition,
     IdentityPartitionMapping,
@@ -38,6 +39,15 @@ def lookback_mapping(periods: int = 1) -> MultiPartitionMapping:
     """Same shard, this period and the ``periods`` before it (long rolling windows need them)."""
     return MultiPartitionMapping({
         SYMBOL_DIM: DimensionPartitionMapping(SYMBOL_DIM, IdentityPartitionMapping()),
+        PERIOD_DIM: DimensionPartitionMapping(PERIOD_DIM, TimeWindowPartitionMapping(start_offset=-periods)),
+    })
+
+
+def universe_lookback_mapping(periods: int = 1) -> MultiPartitionMapping:
+    """Every shard, this period and the ``periods`` before it: cross-sectional features compare a
+    shard's symbols with every tradable symbol, so each partition reads the whole universe."""
+    return MultiPartitionMapping({
+        SYMBOL_DIM: DimensionPartitionMapping(SYMBOL_DIM, AllPartitionMapping()),
         PERIOD_DIM: DimensionPartitionMapping(PERIOD_DIM, TimeWindowPartitionMapping(start_offset=-periods)),
     })
 

@@ -66,15 +66,22 @@ def materialize_history(instance: DagsterInstance, defs, settings: PipelineSetti
     """Execute the stale part of the history graph as single runs; raise if a run fails."""
     stale, plans = plan_history(instance, defs, settings, lookback_periods)
     report = HistoryRunReport(plans=plans, stale=stale)
+    report.run_ids = run_history_plans(instance, defs, plans, on_plan)
+    return report
+
+
+def run_history_plans(instance: DagsterInstance, defs, plans: list[RunPlan], on_plan=None) -> list[str]:
+    """Execute each plan as one single run of `history_job` over its box, in order; raise on failure."""
     job = defs.resolve_job_def("history_job")
+    run_ids = []
     for plan in plans:
         if on_plan:
             on_plan(plan)
         selection = [AssetKey(a) for a in plan.assets]
         result = job.execute_in_process(instance=instance, tags=plan.range_tags, run_config=log_config(),
                                         asset_selection=selection, raise_on_error=True)
-        report.run_ids.append(result.run_id)
-    return report
+        run_ids.append(result.run_id)
+    return run_ids
 
 
 # --------------------------------------------------------------------------- the model half

@@ -19,9 +19,11 @@ HEADER = """# Features
 Generated from `DEFAULT_REGISTRY.describe()` by `{cmd}` — do not edit by hand.
 
 Every feature is causal (its value at bar *t* uses bars <= *t* of the same symbol only; the
-`cross_sectional` family also compares symbols at the same *t*), scale-free, and computed for all
-symbols at once on wide time × symbol matrices. `lookback` is the number of earlier bars a value
-needs (for exponential/Wilder smoothing: the warm-up after which older history weighs < 1e-4).
+`cross_sectional` family also compares symbols at the same *t*, always across every tradable
+symbol, whatever subset is being computed), scale-free, and computed for all symbols at once on
+wide time × symbol matrices. `lookback` is the number of earlier bars a value needs (for
+exponential/Wilder smoothing: the warm-up after which older history weighs < 1e-8, below float32
+resolution, so training and serving see the same stored values).
 Windows count a symbol's own bars. Features whose input columns are absent from the panel
 (e.g. `mkt_*` series) are skipped with a log record.
 

@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage, signal
+from scipy import ndimage, signal, special
+
+# Weight the unknown history before a recursive filter's first row may keep in a value once
+# `warmup_rows` rows have passed: below float32 resolution (2^-24 ~ 6e-8 relative) with margin,
+# so features stored as float32 are the same whether computed from all history or from the
+# declared lookback (train/serve parity; incremental updates equal rebuilds).
+WARMUP_TOL = 1e-8
 
 # Rows of sliding windows materialised at once by the window-view kernels; bounds memory at
 # about CHUNK_ROWS × S × w × 8 bytes.
@@ -303,6 +309,19 @@ def sliding_windows(x: np.ndarray, w: int):
         yield slice(w - 1 + r0, w - 1 + r0 + v.shape[0]), v
 
 
-def warmup_rows(alpha: float, tol: float = 1e-4) -> int:
-    """Rows after which a recursive mean's unknown earlier history weighs less than ``tol``."""
-    return int(np.ceil(np.log(tol) / np.log1p(-alpha)))
+def warmup_rows(alpha: float, tol: float = WARMUP_TOL, stages: int = 1) -> int:
+    """Rows after which a recursive mean's unknown earlier history weighs less than ``tol``.
+
+    One filter ``y[t] = (1-α)y[t-1] + αx[t]`` started ``n`` rows ago from a wrong state carries
+    ``(1-α)^n`` of that error. ``stages`` identical filters in cascade (ADX smooths a quantity
+    that is itself Wilder-smoothed) carry at most ``(1-α)^n · Σ_{k<stages} C(n,k) (α/(1-α))^k``
+    (the tail of the cascade's negative-binomial impulse response); the smallest such ``n``.
+    """
+    if stages == 1:
+        return int(np.ceil(np.log(tol) / np.log1p(-alpha)))
+    n = np.arange(1, 100_000, dtype=np.float64)
+    ratio = alpha / (1.0 - alpha)
+    log_terms = [special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+                 + k * np.log(ratio) for k in range(stages)]
+    bound = np.log1p(-alpha) * n + special.logsumexp(np.stack(log_terms), axis=0)
+    return int(n[np.argmax(bound < np.log(tol))])

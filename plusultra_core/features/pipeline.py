@@ -4,6 +4,12 @@
 runs each feature function on all symbols at once in dependency order, and stacks the results
 back onto the panel's own index. Features whose inputs are missing from the panel are skipped
 with one structured log record each (or, with ``strict=True``, rejected up front).
+
+Cross-sectional features (ranks across symbols) are the only ones whose value depends on the
+other symbols in the panel. ``transform_panel(panel, universe=...)`` computes them over the
+universe panel and everything else over ``panel``, so callers that compute a subset of symbols
+(a shard of the feature stage, the agent asked for a few symbols) get the same values as a
+computation over all symbols at once.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from plusultra_core.errors import ConfigError
-from plusultra_core.features.context import WideContext
+from plusultra_core.errors import ConfigError, DataValidationError
+from plusultra_core.features.context import PANEL_TABLE, WideContext
 from plusultra_core.features.registry import DEFAULT_REGISTRY, FeatureRegistry, is_raw_column
 from plusultra_core.features.spec import FeatureSpec
 
@@ -75,13 +81,57 @@ class FeaturePipeline:
                 missing[spec.name] = miss
         return missing
 
-    def transform_panel(self, panel: pd.DataFrame) -> pd.DataFrame:
+    @property
+    def cross_sectional(self) -> list[str]:
+        """Features computed that compare symbols: flagged ``cross_sectional`` or reading one
+        (directly or through a dependency), in dependency order."""
+        xs: set[str] = set()
+        for spec in self.order:
+            if spec.cross_sectional or any(dep in xs for dep in spec.depends_on):
+                xs.add(spec.name)
+        return [s.name for s in self.order if s.name in xs]
+
+    @property
+    def universe_columns(self) -> list[str]:
+        """Raw panel columns the cross-sectional features read (through their dependencies
+        too): the columns a universe panel needs (e.g. ``close``, ``volume``)."""
+        needed = self._closure(self.cross_sectional)
+        return sorted({dep for s in self.order if s.name in needed for dep in s.depends_on
+                       if is_raw_column(dep) or dep not in self.registry})
+
+    def _closure(self, names: Iterable[str], stop: Iterable[str] = ()) -> set[str]:
+        """``names`` and the features they read, transitively, not looking past ``stop``."""
+        stop, out, todo = set(stop), set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name in out or name not in self.registry:
+                continue
+            out.add(name)
+            if name not in stop:
+                todo.extend(self.registry.get(name).depends_on)
+        return out
+
+    def transform_panel(self, panel: pd.DataFrame, universe: pd.DataFrame | None = None) -> pd.DataFrame:
         """Features for every row of ``panel``: same index, one float64 column per feature.
 
-        Raises `DataValidationError` if the index is not unique ``(timestamp, symbol)`` pairs
-        and, in strict mode, `ConfigError` naming every feature with missing input columns.
+        ``universe`` (optional) is a panel of every symbol the cross-sectional features compare
+        across, over at least the same dates and history as ``panel`` and holding every row of
+        it (only `universe_columns` are read from it). With it, the cross-sectional features,
+        and the features they rank, are computed on the universe and taken at ``panel``'s rows;
+        every other feature is computed on ``panel`` alone. A symbol's values then do not
+        depend on which other symbols ``panel`` holds. Without it, ``panel`` is the universe.
+
+        Raises `DataValidationError` if an index is not unique ``(timestamp, symbol)`` pairs or
+        ``panel`` has rows the universe lacks and, in strict mode, `ConfigError` naming every
+        feature with missing input columns.
         """
-        self.skipped = self.missing_inputs(panel.columns)
+        xs = set(self.cross_sectional) if universe is not None else set()
+        missing = self._missing_all(panel.columns)
+        if xs:  # cross-sectional features need their inputs in the universe, the rest in the panel
+            missing_there = self._missing_all(universe.columns)
+            missing = ({n: m for n, m in missing.items() if n not in xs}
+                       | {n: m for n, m in missing_there.items() if n in xs})
+        self.skipped = {s.name: missing[s.name] for s in self.selected if s.name in missing}
         if self.skipped and self.strict:
             detail = "; ".join(f"{n} needs {', '.join(m)}" for n, m in self.skipped.items())
             raise ConfigError(f"feature inputs missing from the panel: {detail}")
@@ -93,25 +143,55 @@ class FeaturePipeline:
         if panel.empty:
             return pd.DataFrame({n: np.zeros(0) for n in outputs}, index=panel.index)
 
+        given = self._on_universe(panel, universe, [n for n in outputs if n in xs], missing_there) if xs else {}
         ctx = WideContext(panel)
-        blocked = set(self._missing_all(panel.columns))  # hidden dependencies included
-        runnable = [s for s in self.order if s.name not in blocked]
-        last_use = _last_use(runnable)
+        needed = self._closure(outputs, stop=given)  # what the given features read is not needed here
+        runnable = [s for s in self.order if s.name in needed and s.name not in missing]
         # one [N, F] block filled column by column -> a DataFrame without re-consolidation
         result = np.empty((len(panel), len(outputs)))
-        column_of = {name: j for j, name in enumerate(outputs)}
-        for i, spec in enumerate(runnable):
-            values = np.asarray(spec.fn(ctx), dtype=np.float64)
-            if values.shape != ctx.shape:
-                raise ValueError(f"feature {spec.name!r} returned shape {values.shape}, "
-                                 f"expected {ctx.shape}")
+        self._run(ctx, runnable, {name: j for j, name in enumerate(outputs)}, result, given)
+        return pd.DataFrame(result, index=panel.index, columns=outputs, copy=False)
+
+    def _on_universe(self, panel: pd.DataFrame, universe: pd.DataFrame, names: list[str],
+                     missing: dict[str, list[str]]) -> dict[str, np.ndarray]:
+        """Features ``names`` computed on ``universe``, as ``[N]`` arrays in ``panel``'s row order."""
+        if not names:
+            return {}
+        rows = universe.index.get_indexer(panel.index)                    # [N] row in the universe
+        if (rows < 0).any():
+            cases = panel.index[rows < 0][:5].to_frame(index=False)
+            raise DataValidationError(
+                f"feature input: {int((rows < 0).sum())} panel rows are not in the universe panel "
+                f"the cross-sectional features are computed on, first: "
+                f"{list(map(tuple, cases.itertuples(index=False)))}",
+                table=PANEL_TABLE, column="index", check="panel_in_universe", failure_cases=cases)
+        needed = self._closure(names)
+        specs = [s for s in self.order if s.name in needed and s.name not in missing]
+        out = np.empty((len(universe), len(names)))                       # [U, X]
+        self._run(WideContext(universe), specs, {n: j for j, n in enumerate(names)}, out)
+        return {name: out[rows, j] for j, name in enumerate(names)}
+
+    @staticmethod
+    def _run(ctx: WideContext, specs: list[FeatureSpec], column_of: dict[str, int], result: np.ndarray,
+             given: dict[str, np.ndarray] | None = None) -> None:
+        """Compute ``specs`` in order on ``ctx``; write those in ``column_of`` into ``result``
+        ``[N, F]``. Features in ``given`` (``[N]`` values) are taken as they are."""
+        given = given or {}
+        last_use = _last_use(specs)
+        for i, spec in enumerate(specs):
+            if spec.name in given:
+                values = ctx.scatter(given[spec.name])
+            else:
+                values = np.asarray(spec.fn(ctx), dtype=np.float64)
+                if values.shape != ctx.shape:
+                    raise ValueError(f"feature {spec.name!r} returned shape {values.shape}, "
+                                     f"expected {ctx.shape}")
             ctx.put(spec.name, values)
             if spec.name in column_of:
                 result[:, column_of[spec.name]] = ctx.gather(values)  # [L, S] -> [N]
             for dep in spec.depends_on + (spec.name,):            # free what nobody reads later
-                if last_use.get(dep, -1) <= i and dep not in panel.columns:
+                if last_use.get(dep, -1) <= i and dep not in ctx.panel.columns:
                     ctx.drop(dep)
-        return pd.DataFrame(result, index=panel.index, columns=outputs, copy=False)
 
 
 def _last_use(specs: list[FeatureSpec]) -> dict[str, int]:

@@ -31,7 +31,7 @@ class FeatureRegistry:
     # -- registration ----------------------------------------------------------------------
     def register(self, spec: FeatureSpec | None = None, /, *, name: str | None = None,
                  depends_on: Iterable[str] = (), lookback: int = 0, tags: Iterable[str] = (),
-                 description: str | None = None):
+                 description: str | None = None, cross_sectional: bool = False):
         """Register a spec, or (keyword form) return a decorator that registers a function.
 
         ``registry.register(FeatureSpec(...))`` or::
@@ -39,9 +39,10 @@ class FeatureRegistry:
             @registry.register(name="ret_1d", depends_on=["close"], lookback=1, tags=["returns"])
             def ret_1d(ctx): ...
 
-        The decorator form uses the function's docstring first line when ``description`` is
-        omitted, and returns the function unchanged. Raises `ConfigError` on a duplicate name,
-        a name that shadows a raw column, or a negative lookback.
+        ``cross_sectional=True`` marks a feature that compares symbols at the same timestamp
+        (see `FeatureSpec`). The decorator form uses the function's docstring first line when
+        ``description`` is omitted, and returns the function unchanged. Raises `ConfigError` on
+        a duplicate name, a name that shadows a raw column, or a negative lookback.
         """
         if spec is not None:
             return self._add(spec)
@@ -50,7 +51,8 @@ class FeatureRegistry:
             doc = (fn.__doc__ or "").strip().splitlines()
             self._add(FeatureSpec(name=name or fn.__name__, fn=fn, depends_on=tuple(depends_on),
                                   lookback=lookback, tags=tuple(tags),
-                                  description=description or (doc[0] if doc else "")))
+                                  description=description or (doc[0] if doc else ""),
+                                  cross_sectional=cross_sectional))
             return fn
         return decorator
 

@@ -8,7 +8,10 @@ call per day, none per symbol).
 
 Padding: a decision at ``start`` needs ``context_length`` rows of window, each of which needs
 ``max_lookback`` rows of raw history for its features, and the risk analytics need ``lookback``
-days of returns: ``max(max_lookback + context_length, lookback + 1)`` rows. The calendar padding
+days of returns: ``max(max_lookback + context_length, lookback + 1)`` rows. Exponential and Wilder
+features declare as lookback the warm-up after which earlier history weighs < 1e-8, so these
+rows reproduce the float32 values the window tensors hold (trained on) although those were
+computed from a longer history (tests/pipeline/test_train_serve_parity.py). The calendar padding
 is that many *rows* × 1.6 calendar days (5 business days
 are 7 calendar days, = 1.4, plus holidays) + 10 days: generous, assuming daily bars.
 
@@ -137,11 +140,22 @@ class MarketNNPlusUltraAgent:
         return self._read(dataset, start, end, symbols)[1]
 
     def _read(self, dataset, start, end, symbols=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """``(panel, window frame)``: one validated bulk read with the history padding."""
+        """``(panel, window frame)``: one validated bulk read with the history padding.
+
+        As in the feature stage, the universe is every tradable symbol (``dataset.symbols()``) and
+        cross-sectional features rank across it: when ``symbols`` is a subset, the universe's bars
+        over the same range are read too, so a symbol's ranks do not depend on what else was asked.
+        """
         from plusultra_core.windows import build_window_frame
 
-        panel = dataset.load_panel(symbols=symbols, start=self.read_start(start), end=end)
-        features = self.pipeline.transform_panel(panel)
+        symbols = [symbols] if isinstance(symbols, str) else symbols
+        universe_symbols = dataset.symbols()
+        first = self.read_start(start)
+        panel = dataset.load_panel(symbols=universe_symbols if symbols is None else symbols, start=first, end=end)
+        universe = None
+        if symbols is not None and self.pipeline.cross_sectional and set(symbols) != set(universe_symbols):
+            universe = dataset.load_panel(symbols=universe_symbols, start=first, end=end)
+        features = self.pipeline.transform_panel(panel, universe=universe)
         lacking = {n: m for n, m in self.pipeline.skipped.items() if n in self.feature_names}
         if lacking or self.return_column not in features.columns:
             detail = "; ".join(f"{n} needs {', '.join(m)}" for n, m in lacking.items()) or self.return_column

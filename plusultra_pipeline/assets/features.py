@@ -19,10 +19,10 @@ from dagster import (
 )
 
 from plusultra_core.data.periods import PERIODS
-from plusultra_core.history import PartitionRef, from_store_frame, split_partitions, to_store_frame
+from plusultra_core.history import PartitionRef, feature_frame, read_partitions, shard_fingerprints, split_partitions, to_store_frame
 from plusultra_pipeline.constants import HISTORY_CODE_VERSION, FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
 from plusultra_pipeline.metadata import date_range, table
-from plusultra_pipeline.partitions import lookback_mapping, split_key
+from plusultra_pipeline.partitions import lookback_mapping, split_key, universe_lookback_mapping
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 
@@ -59,12 +59,17 @@ def _refs(context: AssetExecutionContext) -> list[PartitionRef]:
 
 
 def _read(store, asset_name: str, refs) -> pd.DataFrame:
-    """Stored partitions among ``refs`` of ``asset_name`` in one DuckDB query, (timestamp, symbol) index.
+    """Stored partitions among ``refs`` of ``asset_name`` in one DuckDB query, (timestamp, symbol) index."""
+    return read_partitions(store, asset_name, [r for r in refs if store.exists(asset_name, r.as_store_key())])
 
-    Lookback partitions before a symbol's first period do not exist; they are simply absent.
-    """
-    keys = [r.as_store_key() for r in refs if store.exists(asset_name, r.as_store_key())]
-    return from_store_frame(store.read(asset_name, keys))
+
+def bars_mapping(settings: PipelineSettings):
+    """How `feature_panel` reads `validated_bars`: its periods plus the lookback, over its own shards
+    or, when cross-sectional features are selected, over every shard (they rank across the universe)."""
+    lookback = lookback_periods(settings)
+    if feature_pipeline(settings).cross_sectional:
+        return universe_lookback_mapping(lookback)
+    return lookback_mapping(lookback)
 
 
 def nan_ratios_after_warmup(features: pd.DataFrame) -> pd.Series:
@@ -80,13 +85,12 @@ def nan_ratios_after_warmup(features: pd.DataFrame) -> pd.Series:
 
 def build_feature_assets(settings: PipelineSettings, partitions_def):
     period = settings.history.period
-    lookback = lookback_periods(settings)
 
     @asset(
         name=FEATURE_PANEL,
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
-        ins={VALIDATED_BARS: AssetIn(partition_mapping=lookback_mapping(lookback), dagster_type=Nothing)},
+        ins={VALIDATED_BARS: AssetIn(partition_mapping=bars_mapping(settings), dagster_type=Nothing)},
         group_name=FEATURES_GROUP,
         code_version=HISTORY_CODE_VERSION,
         kinds={"numpy", "parquet"},
@@ -95,16 +99,18 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
                                                 f"stays below features.max_nan_ratio ({settings.features.max_nan_ratio}).")],
     )
     def feature_panel(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
-        """Causal features (FeatureRegistry) per symbol × period, computed with the previous periods as lookback."""
+        """Causal features (FeatureRegistry) per symbol × period with the previous periods as lookback; cross-sectional ranks across every tradable symbol."""
         refs = _refs(context)
         upstream = [PartitionRef(*split_key(k)) for k in context.asset_partition_keys_for_input(VALIDATED_BARS)]
         store_ = store.store()
-        bars = _read(store_, VALIDATED_BARS, upstream)
+        dataset = market_db.dataset()
+        shard_of = market_db.shard_map(dataset)
+        with_data = set(shard_fingerprints(dataset.partition_fingerprints(period), shard_of, period))
         pipeline = feature_pipeline(settings)
         columns = [spec.name for spec in pipeline.selected]
+        features, read = feature_frame(pipeline, store_, VALIDATED_BARS, refs, upstream, set(shard_of), with_data)
         # same columns in every partition, whatever this range's inputs allowed to compute
-        features = pipeline.transform_panel(bars).reindex(columns=columns)
-        shard_of = market_db.shard_map()
+        features = features.reindex(columns=columns)
         parts = split_partitions(features, shard_of, period, keep=set(refs))
         for ref in refs:
             frame = parts.get(ref, features.iloc[:0])
@@ -116,7 +122,9 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
         yield MaterializeResult(metadata={
             "rows": len(own),
             "partitions": len(refs),
-            "lookback_partitions_read": len(upstream),
+            "lookback_partitions_read": read.partitions,
+            "universe_partitions_read": read.universe_partitions,
+            "universe_symbols": read.universe_symbols,
             "date_range": date_range(own),
             "features": len(columns),
             "skipped_features": MetadataValue.json([{"feature": n, "missing": m} for n, m in pipeline.skipped.items()]),

@@ -68,6 +68,24 @@ def test_history_lookback_is_a_partition_mapping():
     assert "TimeWindowPartitionMapping" in repr(mapping) and "start_offset=-2" in repr(mapping)
 
 
+def test_cross_sectional_features_read_every_shard():
+    """The default selection ranks across symbols: each feature partition depends on every shard's
+    bars of its period window (honest lineage); without ranks, only on its own shard's."""
+    from dataclasses import replace
+
+    from dagster import AllPartitionMapping, IdentityPartitionMapping
+
+    def symbol_mapping(settings):
+        graph = build_definitions(settings).resolve_asset_graph()
+        mapping = graph.get_partition_mapping(AssetKey("feature_panel"), AssetKey("validated_bars"))
+        return mapping.downstream_mappings_by_upstream_dimension["symbol"].partition_mapping
+
+    settings = load_settings(environ={})
+    assert isinstance(symbol_mapping(settings), AllPartitionMapping)
+    local = replace(settings, features=replace(settings.features, tags=("momentum",), exclude=()))
+    assert isinstance(symbol_mapping(local), IdentityPartitionMapping)
+
+
 def test_settings_unknown_key_names_key_and_file(tmp_path):
     bad = tmp_path / "pipeline.yaml"
     bad.write_text("database: x.sqlite\nhistroy:\n  period: year\n")

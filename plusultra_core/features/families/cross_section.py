@@ -3,7 +3,9 @@
 Values move to a date-aligned grid ``[D, S]``, are ranked across symbols per row (average
 ranks for ties, NaNs left out) and scaled to [0, 1]: (rank - 1) / (n - 1), 0.5 when a row has a
 single symbol. These are the only features that mix symbols, by design; each uses only values
-at ``t``, which are causal themselves.
+at ``t``, which are causal themselves. They are registered ``cross_sectional=True``: given a
+universe panel (every tradable symbol), `FeaturePipeline.transform_panel` ranks over it, so a
+symbol's rank does not depend on which other symbols are computed in the same call.
 """
 
 from __future__ import annotations
@@ -46,5 +48,6 @@ def _rank(ctx, source: str):
 for _source in ("mom_20", "mom_120", "vol_std_20", "logvol_z_20"):
     register(name=f"xs_rank_{_source}", depends_on=[_source],
              lookback=DEFAULT_REGISTRY.get(_source).lookback, tags=["cross_sectional"],
+             cross_sectional=True,
              description=f"cross-sectional percentile rank of {_source} at each timestamp")(
         partial(_rank, source=_source))

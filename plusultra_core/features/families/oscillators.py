@@ -15,7 +15,7 @@ WILLIAMS_WINDOW = 14
 MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
 
 
-@register(name="rsi_14", depends_on=["close"], lookback=k.warmup_rows(1.0 / RSI_WINDOW),
+@register(name="rsi_14", depends_on=["close"], lookback=1 + k.warmup_rows(1.0 / RSI_WINDOW),
           tags=["oscillator"], description="Relative strength index (Wilder, 14) / 100, in [0, 1]")
 def rsi_14(ctx):
     diff = ctx["close"] - k.shift(ctx["close"], 1)

@@ -63,17 +63,22 @@ def directional(ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ctx.memo("directional", compute)
 
 
-_ADX_LOOKBACK = 1 + 2 * k.warmup_rows(1.0 / ADX_WINDOW)
+# DM and TR start at a symbol's second bar, each Wilder smoothing is seeded by the mean of its
+# first ADX_WINDOW inputs (rows 1..14 for +DI/-DI, rows 14..27 for ADX); after that the error of
+# a wrong start decays as one Wilder filter (DI) or a cascade of two (ADX, each seed error
+# counted once: tolerance halved).
+_DI_LOOKBACK = ADX_WINDOW + k.warmup_rows(1.0 / ADX_WINDOW)
+_ADX_LOOKBACK = 2 * ADX_WINDOW - 1 + k.warmup_rows(1.0 / ADX_WINDOW, k.WARMUP_TOL / 2, stages=2)
 
 
-@register(name="adx_14", depends_on=["high", "low", "close"], lookback=min(_ADX_LOOKBACK, 252),
+@register(name="adx_14", depends_on=["high", "low", "close"], lookback=_ADX_LOOKBACK,
           tags=["trend"], description="Average directional index (Wilder, 14) / 100, in [0, 1]")
 def adx_14(ctx):
     return directional(ctx)[2]
 
 
 @register(name="di_diff_14", depends_on=["high", "low", "close"],
-          lookback=1 + k.warmup_rows(1.0 / ADX_WINDOW), tags=["trend"],
+          lookback=_DI_LOOKBACK, tags=["trend"],
           description="(+DI - -DI) / 100 (Wilder, 14), in [-1, 1]")
 def di_diff_14(ctx):
     plus_di, minus_di, _ = directional(ctx)

@@ -89,7 +89,7 @@ def vol_yang_zhang_20(ctx):
 
 
 @register(name="atr_14", depends_on=["high", "low", "close"],
-          lookback=k.warmup_rows(1.0 / ATR_WINDOW), tags=["volatility", "range"],
+          lookback=ATR_WINDOW - 1 + k.warmup_rows(1.0 / ATR_WINDOW), tags=["volatility", "range"],
           description="Average true range (Wilder, 14) / close")
 def atr_14(ctx):
     return k.safe_div(k.wilder(true_range(ctx), ATR_WINDOW), ctx["close"])
