@@ -25,4 +25,4 @@ INFERENCE_FRAMES = "inference_frames"
 
 # Bump when the history assets' logic changes: stored partitions built by older logic are then
 # stale (see incremental.logic_version) and Dagster shows the new code version.
-HISTORY_CODE_VERSION = "2"
+HISTORY_CODE_VERSION = "3"
