@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(PLUSULTRA_HOME)/dagster_home
 DEMO_DB ?= $(PLUSULTRA_HOME)/demo.sqlite
 DEMO_CONFIG ?= configs/demo.yaml
 
-.PHONY: venv demo test ui bench clean
+.PHONY: venv demo study test ui bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ $(DAGSTER_HOME):
 
 demo: venv | $(DAGSTER_HOME)
 	$(BIN)/plusultra demo --db $(DEMO_DB) --config $(DEMO_CONFIG)
+
+# The research study has its own home (store + Dagster instance) so its many folds never mix with
+# the demo's; it reads the same read-only demo database.
+STUDY_HOME := $(PLUSULTRA_HOME)/study
+study: venv
+	mkdir -p $(STUDY_HOME)/dagster_home
+	PLUSULTRA_HOME=$(STUDY_HOME) DAGSTER_HOME=$(STUDY_HOME)/dagster_home \
+		$(BIN)/plusultra study --db $(DEMO_DB) --config configs/study.yaml
 
 # Two xdist workers on two cores, one torch/BLAS thread each: tiny test models run many times
 # slower when each worker also spawns intra-op threads that fight for the same cores.

@@ -123,14 +123,17 @@ def lineage_of_day(store_root: str | Path, day) -> list[dict]:
         raise PartitionKeyError(f"lineage: no inference frame for {key} in {Path(store_root) / INFERENCE_FRAMES}")
     user = meta.get("metadata") or {}
     checkpoint = user.get("checkpoint")
+    members = list(user.get("checkpoints") or ([checkpoint] if checkpoint else []))
     head = {"kind": "inference_frame", "day": key, "path": str(store.path(INFERENCE_FRAMES, {"day": key})),
-            "checkpoint": checkpoint, "cutoff": user.get("cutoff"), "data_version": user.get("data_version"),
-            "rows": meta.get("rows")}
-    if not checkpoint:
-        return [head]
-    if not Path(checkpoint).is_file() and not (Path(str(checkpoint) + ".json")).is_file():
-        return [head, {"kind": "missing", "path": str(checkpoint)}]
-    return [head, *lineage_of_checkpoint(checkpoint)]
+            "checkpoint": checkpoint, "members": members, "cutoff": user.get("cutoff"),
+            "data_version": user.get("data_version"), "rows": meta.get("rows")}
+    chain = [head]
+    for member in members:  # a seed ensemble serves the mean of its members: follow each
+        if not Path(member).is_file() and not (Path(str(member) + ".json")).is_file():
+            chain.append({"kind": "missing", "path": str(member)})
+        else:
+            chain.extend(lineage_of_checkpoint(member))
+    return chain
 
 
 def format_lineage(chain: list[dict]) -> str:
@@ -140,7 +143,9 @@ def format_lineage(chain: list[dict]) -> str:
         pad = "  " * depth + ("└─ " if depth else "")
         kind = node.get("kind")
         if kind == "inference_frame":
+            members = len(node.get("members") or [])
             lines.append(f"{pad}inference frame {node['day']}  checkpoint={node.get('checkpoint')} "
+                         + (f"(ensemble of {members} seeds) " if members > 1 else "") +
                          f"cutoff={node.get('cutoff')} data_version={node.get('data_version')} rows={node.get('rows')}")
         elif kind == "missing":
             lines.append(f"{pad}MISSING {node['path']} (files gone)")

@@ -96,10 +96,11 @@ def _sidecar_or_none(path):
 
 
 def stale_cutoffs(settings: PipelineSettings, cutoffs: list[str]) -> list[str]:
-    """Cutoffs whose supervised checkpoint is missing or was trained on other data or config."""
+    """Cutoffs where any seed's checkpoint is missing or was trained on other data or config."""
     from plusultra_core.config import config_hash
     from plusultra_core.data.store import ParquetStore
-    from plusultra_pipeline.assets.training import checkpoint_path, pretrain_config_for, train_config_for
+    from plusultra_pipeline.assets.training import pretrain_config_for, train_config_for
+    from plusultra_pipeline.layout import checkpoint_path
     from plusultra_pipeline.training_data import history_version, partitions_before
 
     store = ParquetStore(settings.store_path)
@@ -107,47 +108,54 @@ def stale_cutoffs(settings: PipelineSettings, cutoffs: list[str]) -> list[str]:
     for cutoff in cutoffs:
         version = history_version(store, partitions_before(store, cutoff, settings.history.period))
         current = True
-        for kind, cfg in (("pretrained", pretrain_config_for(settings, cutoff)),
-                          ("supervised", train_config_for(settings, cutoff))):
-            side = _sidecar_or_none(checkpoint_path(settings.store_path, kind, cutoff))
-            if not side or side.get("data_version") != version or side.get("config_hash") != config_hash(cfg):
-                current = False
+        for seed in settings.training.seeds:
+            for kind, cfg in (("pretrained", pretrain_config_for(settings, cutoff, seed)),
+                              ("supervised", train_config_for(settings, cutoff, seed))):
+                side = _sidecar_or_none(checkpoint_path(settings.store_path, kind, cutoff, seed))
+                if not side or side.get("data_version") != version or side.get("config_hash") != config_hash(cfg):
+                    current = False
         if not current:
             out.append(cutoff)
     return out
 
 
+def _created(settings: PipelineSettings, cutoff: str) -> list:
+    """``created_at`` of every seed's supervised checkpoint of ``cutoff`` (None where missing)."""
+    from plusultra_pipeline.layout import checkpoint_paths
+
+    paths = checkpoint_paths(settings.store_path, "supervised", cutoff, settings.training.seeds)
+    return [(_sidecar_or_none(p) or {}).get("created_at") for p in paths]
+
+
 def stale_folds(settings: PipelineSettings, cutoffs: list[str]) -> list[str]:
-    """Cutoffs whose evaluation report is missing or older than their checkpoint."""
+    """Cutoffs whose evaluation report is missing or older than any of their checkpoints."""
     import json
 
-    from plusultra_pipeline.assets.evaluation import LINEAGE_FILE, fold_dir
-    from plusultra_pipeline.assets.training import checkpoint_path
+    from plusultra_pipeline.layout import LINEAGE_FILE, fold_dir
 
     out = []
     for cutoff in cutoffs:
-        side = _sidecar_or_none(checkpoint_path(settings.store_path, "supervised", cutoff))
+        created = _created(settings, cutoff)
         marker = fold_dir(settings.store_path, cutoff) / LINEAGE_FILE
         seen = json.loads(marker.read_text()) if marker.is_file() else {}
-        if not side or seen.get("checkpoint_created_at") != side.get("created_at"):
+        if None in created or seen.get("checkpoints_created_at") != created:
             out.append(cutoff)
     return out
 
 
 def stale_days(settings: PipelineSettings, days: list[str]) -> list[str]:
-    """Inference days without a frame, or whose frame came from another checkpoint version."""
+    """Inference days without a frame, or whose frame came from other checkpoint versions."""
     from plusultra_core.data.store import ParquetStore
     from plusultra_pipeline.assets.inference import checkpoint_for_days
-    from plusultra_pipeline.assets.training import checkpoint_path
     from plusultra_pipeline.constants import INFERENCE_FRAMES
 
     store = ParquetStore(settings.store_path)
     out = []
-    for cutoff, group in checkpoint_for_days(settings.store_path, [pd.Timestamp(d) for d in days]).items():
-        side = _sidecar_or_none(checkpoint_path(settings.store_path, "supervised", str(cutoff.date())))
+    for cutoff, group in checkpoint_for_days(settings, [pd.Timestamp(d) for d in days]).items():
+        created = _created(settings, str(cutoff.date()))
         for day in group:
             meta = (store.read_metadata(INFERENCE_FRAMES, {"day": str(day.date())}) or {}).get("metadata", {})
-            if meta.get("checkpoint_created_at") != (side or {}).get("created_at"):
+            if meta.get("checkpoints_created_at") != created:
                 out.append(str(day.date()))
     return sorted(out)
 
@@ -227,6 +235,6 @@ def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSetting
 
 
 def leaderboard_exists(settings: PipelineSettings) -> bool:
-    from plusultra_pipeline.assets.evaluation import leaderboard_dir
+    from plusultra_pipeline.layout import leaderboard_dir
 
     return any(leaderboard_dir(settings.store_path).glob("*.md"))

@@ -47,6 +47,11 @@ class TrainingSettings:
     cadence: str = "monthly"            # retraining cadence = cutoff partitions: monthly | quarterly | weekly
     first_cutoff: str = "2018-01-01"    # first cutoff partition (YYYY-MM-DD)
     purge_bars: int = 10                # bars before each cutoff that no model of that cutoff sees
+    validation_months: int = 12         # early stopping on the last months before the cutoff (purged)
+    window: str = "expanding"           # expanding | rolling (fit on the last rolling_years only)
+    rolling_years: int | None = None
+    recency_halflife_years: float | None = None  # sample recent training blocks more often
+    seeds: tuple[int, ...] = (0,)       # one model per seed per cutoff; reports show mean ± std and the ensemble
     pretrain_config: str = "configs/pretrain.yaml"
     train_config: str = "configs/train.yaml"
     architecture: str | None = None     # override model.architecture of both configs
@@ -57,14 +62,45 @@ class TrainingSettings:
     def __post_init__(self):
         if self.cadence not in CADENCES:
             raise ConfigError(f"training.cadence '{self.cadence}' is not one of {', '.join(CADENCES)}")
-        if self.purge_bars < 0:
-            raise ConfigError(f"training.purge_bars must be >= 0, got {self.purge_bars}")
+        self.cutoff_window  # validates purge_bars, validation_months, window, rolling_years, halflife
+        seeds = self.seeds
+        if (not isinstance(seeds, (list, tuple)) or not seeds
+                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)):
+            raise ConfigError(f"training.seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"training.seeds lists a seed twice: {list(seeds)}")
+        object.__setattr__(self, "seeds", tuple(int(x) for x in seeds))
+
+    @property
+    def cutoff_window(self):
+        """The fit / validation rule of every cutoff (`plusultra_core.walkforward.CutoffWindow`)."""
+        from plusultra_core.walkforward import CutoffWindow
+
+        return CutoffWindow(purge_bars=self.purge_bars, validation_months=self.validation_months,
+                            window=self.window, rolling_years=self.rolling_years,
+                            recency_halflife_years=self.recency_halflife_years)
 
 
 @dataclass(frozen=True)
 class EvaluationSettings:
     cost_bps: float = 5.0               # transaction cost on |position change|, model and baselines alike
     baselines: tuple[str, ...] = ("buy_and_hold", "momentum", "linear")
+    cost_grid: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0)  # the leaderboard's cost sensitivity (bps)
+    benchmark: str | None = None        # `benchmarks` table series for alpha/beta (None: the first one)
+    declared_trials: int = 0            # configurations tried outside this store, added to the DSR's trial count
+    significance: float = 0.05          # level of the verdicts' tests (two-sided)
+
+    def __post_init__(self):
+        if not (isinstance(self.cost_bps, (int, float)) and self.cost_bps >= 0):
+            raise ConfigError(f"evaluation.cost_bps must be a number >= 0, got {self.cost_bps!r}")
+        grid = self.cost_grid
+        if not isinstance(grid, (list, tuple)) or not all(isinstance(c, (int, float)) and c >= 0 for c in grid):
+            raise ConfigError(f"evaluation.cost_grid must be a list of numbers >= 0, got {grid!r}")
+        object.__setattr__(self, "cost_grid", tuple(float(c) for c in grid))
+        if isinstance(self.declared_trials, bool) or not isinstance(self.declared_trials, int) or self.declared_trials < 0:
+            raise ConfigError(f"evaluation.declared_trials must be an integer >= 0, got {self.declared_trials!r}")
+        if not (isinstance(self.significance, float) and 0 < self.significance < 0.5):
+            raise ConfigError(f"evaluation.significance must be a number in (0, 0.5), got {self.significance!r}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +113,13 @@ class InferenceSettings:
 @dataclass(frozen=True)
 class DemoSettings:
     cutoffs: tuple[str, ...] = ("2018-01-01", "2018-04-01")  # first and last cutoff the demo trains
-    inference_days: tuple[str, ...] = ("2018-01-02", "2018-04-30")  # first and last inference day
+    inference_days: tuple[str, ...] = ("2018-01-02", "2018-04-30")  # first and last inference day (or none)
+
+    def __post_init__(self):
+        if len(self.cutoffs) != 2:
+            raise ConfigError(f"demo.cutoffs must be [first, last], got {list(self.cutoffs)}")
+        if len(self.inference_days) not in (0, 2):
+            raise ConfigError(f"demo.inference_days must be [first, last] or [], got {list(self.inference_days)}")
 
 
 @dataclass(frozen=True)

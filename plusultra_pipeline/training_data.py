@@ -1,7 +1,9 @@
 """Fan-in of the window tensors for one training cutoff: one store query, plus its lineage.
 
 A checkpoint at cutoff ``C`` reads every shard × period that starts before ``C`` in ONE DuckDB
-query (``timestamp < C``), then drops each symbol's last ``purge_bars`` rows. The data version
+query (``timestamp < C``, and ``>= C - rolling_years`` for a rolling window), then drops each
+symbol's last ``purge_bars`` rows; `plusultra_core.walkforward.cutoff_split` then says where the
+fit ends and the validation slice begins. The data version
 recorded for lineage hashes the `validated_bars` fingerprints of exactly the partitions read.
 """
 
@@ -16,7 +18,7 @@ from plusultra_core.data.periods import period_bounds
 from plusultra_core.errors import PlusUltraError
 from plusultra_core.history import STORE_DIMS
 from plusultra_core.training.checkpoints import feature_hash
-from plusultra_core.walkforward import last_train_time, training_frame
+from plusultra_core.walkforward import CutoffSplit, CutoffWindow, cutoff_split, last_train_time, training_frame
 from plusultra_pipeline.constants import VALIDATED_BARS, WINDOW_TENSORS
 
 
@@ -27,29 +29,36 @@ class TrainingData:
     data_version: str            # hash of the source fingerprints of the partitions read
     partitions: int
     train_start: pd.Timestamp | None
-    train_end: pd.Timestamp | None
+    train_end: pd.Timestamp | None   # last bar any model of the cutoff sees (after the purge)
+    split: CutoffSplit
 
     def lineage(self) -> dict:
         return {"data_version": self.data_version, "feature_names": self.feature_names,
                 "feature_hash": feature_hash(self.feature_names), "history_partitions": self.partitions,
                 "train_range": [str(self.train_start.date()) if self.train_start is not None else None,
-                                str(self.train_end.date()) if self.train_end is not None else None]}
+                                str(self.train_end.date()) if self.train_end is not None else None],
+                **self.split.lineage()}
 
 
-def load_training_data(store, cutoff, period: str, purge_bars: int) -> TrainingData:
-    """Window-tensor rows before ``cutoff`` minus the purge, as one frame sorted (symbol, timestamp)."""
+def load_training_data(store, cutoff, period: str, window: CutoffWindow) -> TrainingData:
+    """Window-tensor rows a cutoff's models may see, as one frame sorted (symbol, timestamp)."""
     cutoff = pd.Timestamp(cutoff)
     parts = partitions_before(store, cutoff, period)
     if not parts:
         raise PlusUltraError(f"no window_tensors partitions before cutoff {cutoff.date()} in {store.root}; "
                              "materialise the history assets first")
-    frame = store.read(WINDOW_TENSORS, parts, where="timestamp < $cutoff", params={"cutoff": cutoff},
-                       order_by=["symbol", "timestamp"])
+    split = cutoff_split(cutoff, window)
+    where, params = "timestamp < $cutoff", {"cutoff": cutoff}
+    if split.fit_start is not None:
+        where, params = where + " AND timestamp >= $start", {**params, "start": split.fit_start}
+    frame = store.read(WINDOW_TENSORS, parts, where=where, params=params, order_by=["symbol", "timestamp"])
     frame = frame.drop(columns=[c for c in STORE_DIMS if c in frame.columns])
-    frame = training_frame(frame, cutoff, purge_bars)
+    frame = training_frame(frame, cutoff, window.purge_bars)
     names = list((store.read_metadata(WINDOW_TENSORS, parts[0]) or {}).get("metadata", {}).get("features", []))
     start = pd.Timestamp(frame["timestamp"].min()) if len(frame) else None
-    return TrainingData(frame, names, history_version(store, parts), len(parts), start, last_train_time(frame))
+    split = cutoff_split(cutoff, window, frame)
+    return TrainingData(frame, names, history_version(store, parts), len(parts), start,
+                        last_train_time(frame), split)
 
 
 def partitions_before(store, cutoff, period: str) -> list[dict]:

@@ -7,6 +7,11 @@ positions and returns (`FoldResult.to_files`) from which every number can be rec
 files are staged under temp names and renamed together: a killed run leaves the previous report
 or the new one. `markdown_with_inline_png` gives Markdown with the PNG inlined, which the Dagster
 UI renders in asset metadata.
+
+Given a `research.ResearchSummary`, a report opens with its verdict (the first line), adds the
+statistics a reviewer asks for (Sharpe CI, difference vs buy-and-hold with its p-value, IC with
+Newey-West t, benchmark alpha/beta, DSR), the seed spread, and the tearsheet (`tearsheet.png`
+plus its tables).
 """
 
 from __future__ import annotations
@@ -25,11 +30,19 @@ from plusultra_core.evaluation.book import EXPOSURE_MATCHED
 from plusultra_core.evaluation.fold import FoldResult
 from plusultra_core.evaluation.leaderboard import TEXT_COLUMNS, Leaderboard
 from plusultra_core.evaluation.plots import equity_drawdown_png
+from plusultra_core.evaluation.research import ResearchSummary
 
 __all__ = ["ReportFiles", "write_fold_report", "write_leaderboard_report", "markdown_with_inline_png",
-           "fold_markdown", "leaderboard_markdown", "png_data_uri"]
+           "fold_markdown", "leaderboard_markdown", "png_data_uri", "research_text"]
 
 PNG_NAME = "equity.png"
+TEARSHEET_NAME = "tearsheet.png"
+# statistics shown in reports (research.ResearchSummary.table keeps more), with short headers
+STAT_COLUMNS = {"sharpe": "Sharpe", "sharpe_ci_low": "CI low", "sharpe_ci_high": "CI high",
+                "sharpe_diff_vs_bh": "ΔSharpe vs B&H", "p_vs_bh": "p", "total_return_pct": "total %",
+                "annual_return_pct": "CAGR %", "annual_vol_pct": "vol %", "max_drawdown_pct": "max DD %",
+                "turnover": "turnover", "hit_rate_pct": "hit %", "ic": "IC", "ic_t": "IC t (NW)",
+                "alpha_pct": "alpha %", "beta": "beta", "information_ratio": "IR", "dsr": "DSR", "days": "days"}
 _RULES = (
     "Out-of-sample only. A position decided at the close of day t earns the same symbol's next-bar "
     "return; cost = cost_bps x |position change| ({booking}). Portfolio = equal weight over the "
@@ -51,6 +64,11 @@ class ReportFiles:
     html: Path
     png: Path
     paths: tuple[Path, ...]
+
+    @property
+    def png_uri(self) -> str:
+        """The equity/drawdown PNG as a data URI (for Markdown the Dagster UI renders inline)."""
+        return png_data_uri(self.png.read_bytes())
 
 
 def png_data_uri(png: bytes) -> str:
@@ -102,17 +120,76 @@ def _coverage_line(cov) -> str:
     return line + (f" (e.g. {examples})" if examples else "")
 
 
+def statistics_table(summary: ResearchSummary) -> pd.DataFrame:
+    """The reviewer's statistics of every strategy, display columns only."""
+    cols = [c for c in STAT_COLUMNS if c in summary.table.columns]
+    return summary.table[cols].rename(columns=STAT_COLUMNS)
+
+
+def _research_sections(summary: ResearchSummary | None, tearsheet_md: str = "") -> list[str]:
+    if summary is None:
+        return []
+    lines = ["## Statistics", "",
+             f"Sharpe CI: Mertens/Opdyke standard error; ΔSharpe vs buy-and-hold: Ledoit-Wolf studentized "
+             f"circular block bootstrap (p two-sided); IC t: Newey-West"
+             + (f"; alpha/beta vs {summary.benchmark}" if summary.benchmark else "") + ".", "",
+             markdown_table(statistics_table(summary), "strategy")]
+    if summary.seeds["n"].max() > 1:
+        lines += ["## Seeds", "", f"Mean ± std over {int(summary.seeds['n'].max())} seeds "
+                  f"(each seed is a trial; `{summary.primary}` is their ensemble).", "",
+                  markdown_table(summary.seeds[["mean", "std"]], "statistic")]
+    if tearsheet_md:
+        lines += ["## Tearsheet", "", f"![tearsheet]({TEARSHEET_NAME})", "", tearsheet_md]
+    return lines
+
+
+def _verdict_head(summary: ResearchSummary | None) -> list[str]:
+    """The verdict as the report's first line."""
+    return [f"**{summary.verdict}**", ""] if summary is not None else []
+
+
+def _tearsheet(daily: pd.DataFrame, positions: pd.DataFrame, primary: str, benchmark, title: str):
+    """``(png bytes, markdown)`` of the primary strategy's tearsheet."""
+    from plusultra_core.evaluation.tearsheet import tearsheet_markdown, tearsheet_png, tearsheet_tables
+
+    bench = benchmark.reindex(daily.index) if benchmark is not None else None
+    png = tearsheet_png(daily, positions, primary, bench, title=title)
+    return png, tearsheet_markdown(tearsheet_tables(daily, positions, primary, bench))
+
+
+def research_text(board: Leaderboard, summary: ResearchSummary, trials=None) -> str:
+    """Plain-text tables for a terminal: statistics, seed spread, cost sensitivity, coverage."""
+    def block(title: str, frame: pd.DataFrame) -> str:
+        return f"{title}\n{frame.to_string(float_format=lambda v: f'{v:.3g}')}\n"
+
+    parts = [block("statistics (out of sample, net of costs)", statistics_table(summary))]
+    if summary.seeds["n"].max() > 1:
+        parts.append(block("seed spread", summary.seeds))
+    sensitivity = _sensitivity_table(board)
+    if not sensitivity.empty:
+        parts.append(block("cost sensitivity (Sharpe)", sensitivity))
+    if board.coverage is not None:
+        parts.append(block("coverage", _coverage_table(board).loc[["total"]]))
+    if trials is not None:
+        parts.append(f"DSR trials: {trials.n_trials} ({trials.n_recorded} configurations evaluated in this "
+                     f"store + {trials.declared} declared), trial Sharpe variance "
+                     f"{trials.sharpe_variance if trials.sharpe_variance is not None else 'n/a'}\n")
+    return "\n".join(parts)
+
+
 def _fold_metrics_table(result: FoldResult) -> pd.DataFrame:
     # metrics as rows, strategies as columns: a few strategies side by side reads best
     return result.metrics.T.rename(index=SHORT_NAMES)
 
 
-def fold_markdown(result: FoldResult, title: str, image: str = PNG_NAME) -> str:
+def fold_markdown(result: FoldResult, title: str, image: str = PNG_NAME, *,
+                  summary: ResearchSummary | None = None, tearsheet_md: str = "") -> str:
     """The fold report's Markdown; ``image`` is the link target of the equity/drawdown PNG."""
     start, end = result.period
     days = result.daily.index
     span = f"{days[0].date()} .. {days[-1].date()}" if len(days) else "none"
     lines = [
+        *_verdict_head(summary),
         f"# {title}", "",
         f"- Decision period: [{start.date()}, {end.date()}) -- returns realised {span} ({len(days)} days)",
         f"- Costs: {result.cost_bps:g} bps per unit of |position change|",
@@ -121,6 +198,7 @@ def fold_markdown(result: FoldResult, title: str, image: str = PNG_NAME) -> str:
         f"- Booking: {result.info.get('booking', 'standalone (entry from flat at the fold start)')}",
         _coverage_line(result.info.get("coverage")),
         "- Strategies:", *("  " + line for line in _strategy_lines(result)), "",
+        *_research_sections(summary, tearsheet_md),
         "## Metrics", "", markdown_table(_fold_metrics_table(result), "metric"),
         "## Equity and drawdown", "", f"![equity and drawdown]({image})", "",
         "## Conventions", "", CONVENTIONS, "",
@@ -152,14 +230,18 @@ def _dsr_line(board: Leaderboard) -> str:
 
 
 def leaderboard_markdown(board: Leaderboard, title: str = "Out-of-sample leaderboard",
-                         image: str = PNG_NAME) -> str:
+                         image: str = PNG_NAME, *, summary: ResearchSummary | None = None,
+                         trials=None, tearsheet_md: str = "") -> str:
     """The leaderboard report's Markdown; ``image`` is the link target of the PNG."""
     start, end = board.period
     table = board.table[[c for c in TEXT_COLUMNS if c in board.table.columns]].rename(columns=SHORT_NAMES)
     folds = board.folds.assign(start=board.folds["start"].dt.date.astype(str),
                                end=board.folds["end"].dt.date.astype(str))
     total = board.coverage.loc["total"] if board.coverage is not None else None
+    trial_line = ([f"- Trials: {trials.n_recorded} configurations evaluated in this store (architecture x "
+                   f"config hash x seed, ensembles included) + {trials.declared} declared"] if trials else [])
     lines = [
+        *_verdict_head(summary),
         f"# {title}", "",
         f"- Period: [{start.date()}, {end.date()}), {len(board.folds)} walk-forward folds, "
         f"{len(board.daily)} out-of-sample days",
@@ -167,7 +249,8 @@ def leaderboard_markdown(board: Leaderboard, title: str = "Out-of-sample leaderb
         "- Booking: one continuous book across the folds (flat only before the first fold)",
         _coverage_line(total),
         f"- Strategies: {', '.join(f'`{s}`' for s in board.daily.columns)}",
-        _dsr_line(board), "",
+        _dsr_line(board), *trial_line, "",
+        *_research_sections(summary, tearsheet_md),
         "## Ranking (by Sharpe)", "", markdown_table(table, "strategy"),
         "## Equity and drawdown", "", f"![equity and drawdown]({image})", "",
         "## Cost sensitivity", "", markdown_table(_sensitivity_table(board), "strategy"),
@@ -199,31 +282,55 @@ def _facts(markdown: str) -> list[str]:
             if line.strip().startswith("- ")]
 
 
-def write_fold_report(result: FoldResult, directory, title: str) -> ReportFiles:
-    """Write ``report.md``, ``report.html``, ``equity.png`` and ``data/`` (the fold's files)."""
+def _research_html(summary: ResearchSummary | None) -> list[tuple[str, str]]:
+    if summary is None:
+        return []
+    tables = [("Verdict", f"<p><b>{html.escape(summary.verdict)}</b></p>"),
+              ("Statistics", html_table(statistics_table(summary), "strategy"))]
+    if summary.seeds["n"].max() > 1:
+        tables.append(("Seeds", html_table(summary.seeds[["mean", "std"]], "statistic")))
+    return tables
+
+
+def _tearsheet_files(directory: Path, png: bytes | None) -> dict:
+    return {directory / TEARSHEET_NAME: bytes_writer(png)} if png is not None else {}
+
+
+def write_fold_report(result: FoldResult, directory, title: str, *, summary: ResearchSummary | None = None,
+                      benchmark: pd.Series | None = None) -> ReportFiles:
+    """Write ``report.md``, ``report.html``, ``equity.png``, ``data/`` (the fold's files) and, with a
+    ``summary``, the verdict, statistics and ``tearsheet.png``."""
     directory = Path(directory)
     png = equity_drawdown_png(result.daily, title)
-    markdown = fold_markdown(result, title)
-    page = _html(title, _facts(markdown), [("Metrics", html_table(_fold_metrics_table(result), "metric"))], png)
+    sheet, sheet_md = (_tearsheet(result.daily, result.positions, result.model_name, benchmark, title)
+                       if summary is not None else (None, ""))
+    markdown = fold_markdown(result, title, summary=summary, tearsheet_md=sheet_md)
+    page = _html(title, _facts(markdown), [*_research_html(summary),
+                                          ("Metrics", html_table(_fold_metrics_table(result), "metric"))], png)
     paths = ReportFiles(markdown=directory / "report.md", html=directory / "report.html",
                         png=directory / PNG_NAME, paths=())
     written = write_files_atomically({
-        paths.png: bytes_writer(png), paths.markdown: text_writer(markdown),
+        paths.png: bytes_writer(png), paths.markdown: text_writer(markdown), **_tearsheet_files(directory, sheet),
         paths.html: text_writer(page), **result.file_writers(directory / "data")})
     return ReportFiles(paths.markdown, paths.html, paths.png, tuple(written))
 
 
-def write_leaderboard_report(board: Leaderboard, directory,
-                             title: str = "Out-of-sample leaderboard") -> ReportFiles:
+def write_leaderboard_report(board: Leaderboard, directory, title: str = "Out-of-sample leaderboard", *,
+                             summary: ResearchSummary | None = None, trials=None,
+                             benchmark: pd.Series | None = None) -> ReportFiles:
     """Write ``leaderboard.md``, ``leaderboard.html``, ``equity.png``, ``leaderboard.csv``,
-    ``daily.csv``, ``coverage.csv`` and ``cost_sensitivity.csv``."""
+    ``daily.csv``, ``coverage.csv`` and ``cost_sensitivity.csv``; with a ``summary`` also the
+    verdict, statistics (``statistics.csv``) and ``tearsheet.png``."""
     directory = Path(directory)
     png = equity_drawdown_png(board.daily, title)
-    markdown = leaderboard_markdown(board, title)
+    sheet, sheet_md = (_tearsheet(board.daily, board.positions, board.model_name, benchmark, title)
+                       if summary is not None else (None, ""))
+    markdown = leaderboard_markdown(board, title, summary=summary, trials=trials, tearsheet_md=sheet_md)
     ranking = board.table[[c for c in TEXT_COLUMNS if c in board.table.columns]].rename(columns=SHORT_NAMES)
     folds = board.folds.assign(start=board.folds["start"].dt.date.astype(str),
                                end=board.folds["end"].dt.date.astype(str)).set_index("start")
-    page = _html(title, _facts(markdown), [("Ranking (by Sharpe)", html_table(ranking, "strategy")),
+    page = _html(title, _facts(markdown), [*_research_html(summary),
+                                          ("Ranking (by Sharpe)", html_table(ranking, "strategy")),
                                           ("Cost sensitivity", html_table(_sensitivity_table(board), "strategy")),
                                           ("Folds", html_table(folds, "start")),
                                           ("Coverage", html_table(_coverage_table(board), "fold"))],
@@ -232,6 +339,8 @@ def write_leaderboard_report(board: Leaderboard, directory,
                         png=directory / PNG_NAME, paths=())
     written = write_files_atomically({
         paths.png: bytes_writer(png), paths.markdown: text_writer(markdown), paths.html: text_writer(page),
+        **_tearsheet_files(directory, sheet),
+        **({directory / "statistics.csv": text_writer(summary.table.to_csv())} if summary is not None else {}),
         directory / "leaderboard.csv": text_writer(board.table.to_csv()),
         directory / "daily.csv": text_writer(board.daily.to_csv()),
         **({directory / "coverage.csv": text_writer(board.coverage.to_csv())} if board.coverage is not None else {}),

@@ -26,6 +26,23 @@ from plusultra_core.evaluation._io import text_writer, write_files_atomically
 TRIAL_FILE = "trial.json"
 
 
+# Config fields that differ per cutoff or per seed but do not make another configuration.
+PER_FOLD_KEYS = {("data", "train_end"), ("data", "val_end"), ("output_dir",), ("pretrained",), ("trainer", "seed")}
+
+
+def configuration_hash(config: dict) -> str:
+    """Hash of a training config without its per-fold fields (split dates, paths, seed): the same
+    configuration trained at every cutoff is one trial, not one per fold."""
+    from plusultra_core.config import config_hash
+
+    def strip(node, path=()):
+        if not isinstance(node, dict):
+            return node
+        return {k: strip(v, path + (k,)) for k, v in node.items() if path + (k,) not in PER_FOLD_KEYS}
+
+    return config_hash(strip(config))
+
+
 def trial_id(architecture: str, config_hash: str, member: str) -> str:
     """Stable id of one evaluated configuration; ``member`` is ``seed=<s>`` or ``ensemble``."""
     return hashlib.sha256(f"{architecture}|{config_hash}|{member}".encode()).hexdigest()[:16]

@@ -97,13 +97,14 @@ class MarketNNPlusUltraAgent:
     """
 
     def __init__(self, module, sidecar: dict, checkpoint: str | Path, *, risk_confidence: float = 0.99,
-                 risk_lookback: int = 250, batch_size: int = 1024):
+                 risk_lookback: int = 250, batch_size: int = 1024, checkpoint_id: str | None = None):
         from plusultra_core.features import FeaturePipeline
 
         self.module = module
         self.sidecar = sidecar
         self.checkpoint = str(checkpoint)
-        self.checkpoint_id = file_digest(checkpoint) if Path(checkpoint).is_file() else Path(checkpoint).stem
+        self.checkpoint_id = checkpoint_id or (file_digest(checkpoint) if Path(checkpoint).is_file()
+                                               else Path(checkpoint).stem)
         self.feature_names: list[str] = list(sidecar["feature_names"])
         self.context_length = int(sidecar["context_length"])
         self.return_column = str(sidecar.get("return_column") or "ret_1d")
@@ -124,6 +125,35 @@ class MarketNNPlusUltraAgent:
 
         module, sidecar = load_supervised(path)
         return cls(module, sidecar, path, **kw)
+
+    @classmethod
+    def from_checkpoints(cls, paths, label: str | Path | None = None, **kw) -> "MarketNNPlusUltraAgent":
+        """The seed ensemble of several supervised checkpoints (`SeedEnsemble`: mean decision).
+
+        Every member must read the same inputs (feature list, context length, z-score, return
+        column); ``label`` names the ensemble on output rows (default: the first path's folder's
+        parent, i.e. the cutoff directory). One path gives a plain single-model agent.
+        """
+        import hashlib
+
+        from plusultra_core.inference.ensemble import SeedEnsemble
+        from plusultra_core.inference.predict import load_supervised
+
+        paths = [Path(p) for p in paths]
+        if not paths:
+            raise CheckpointError("no checkpoints given for the ensemble")
+        if len(paths) == 1:
+            return cls.from_checkpoint(paths[0], **kw)
+        loaded = [load_supervised(p) for p in paths]
+        first = loaded[0][1]
+        for path, (_, side) in zip(paths[1:], loaded[1:]):
+            for key in ("feature_names", "context_length", "zscore", "return_column"):
+                if side.get(key) != first.get(key):
+                    raise CheckpointError(f"{path}: {key} {side.get(key)!r} differs from {paths[0]}'s "
+                                          f"{first.get(key)!r}; ensemble members must read the same inputs")
+        digest = hashlib.sha256("".join(file_digest(p) for p in paths).encode()).hexdigest()[:16]
+        label = label if label is not None else paths[0].parent.parent
+        return cls(SeedEnsemble([m for m, _ in loaded]), first, label, checkpoint_id=digest, **kw)
 
     @property
     def history_rows(self) -> int:

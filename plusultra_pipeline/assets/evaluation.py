@@ -1,5 +1,12 @@
-"""Evaluation group: the out-of-sample report of each walk-forward fold, and the leaderboard."""
+"""Evaluation group: the out-of-sample report of each walk-forward fold, and the leaderboard.
 
+A fold scores every seed's model, their ensemble and the baselines on ``[cutoff, next cutoff)``
+(its last decision earns the first bar after it) and records each model configuration in the
+store's trial ledger; the leaderboard re-books all folds as one continuous record and states the
+verdict, with the deflated Sharpe counting every configuration the ledger has seen.
+"""
+
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +22,7 @@ from dagster import (
     asset,
 )
 
-from plusultra_pipeline.assets.training import checkpoint_path
+from plusultra_core.evaluation._io import text_writer, write_files_atomically
 from plusultra_pipeline.constants import (
     EVALUATION_GROUP,
     EVALUATION_REPORT,
@@ -23,67 +30,109 @@ from plusultra_pipeline.constants import (
     SUPERVISED_CHECKPOINT,
     WINDOW_TENSORS,
 )
+from plusultra_pipeline.layout import (LINEAGE_FILE, FOLD_DATA, checkpoint_paths, fold_dir, fold_dirs,
+                                       leaderboard_dir, trials_dir)
 from plusultra_pipeline.metadata import table
-from plusultra_pipeline.resources import PartitionStore
+from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 from plusultra_pipeline.training_data import load_frame_until
 
-REPORTS_DIR = "reports"
-FOLD_DATA = "data"  # positions, returns and metrics of a fold, written beside its report
-LINEAGE_FILE = "lineage.json"  # which checkpoint (and which write of it) a fold report was built from
+# Calendar days read after a fold's end so its last decision has its next bar (holidays included).
+OUTCOME_PADDING_DAYS = 20
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    import json
-    import os
+def load_benchmark(settings: PipelineSettings, database: str | Path) -> pd.Series | None:
+    """Daily returns of the configured benchmark (``None`` when the database has none)."""
+    from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def fold_dir(store_root, cutoff: str) -> Path:
-    return Path(store_root) / REPORTS_DIR / "folds" / f"cutoff={cutoff}"
+    with SQLiteMarketDataset(database) as dataset:
+        returns = dataset.benchmark_returns(settings.evaluation.benchmark)
+    return returns if len(returns) else None
 
 
-def leaderboard_dir(store_root) -> Path:
-    return Path(store_root) / REPORTS_DIR / "leaderboard"
-
-
-def load_leaderboard(store_root):
-    """The leaderboard over every evaluated fold in the store (``None`` if there is none)."""
+def load_leaderboard(settings: PipelineSettings):
+    """``(leaderboard, fold dirs, trial statistics)`` over every evaluated fold (``None`` board if none)."""
     from plusultra_core.evaluation import FoldResult, build_leaderboard
+    from plusultra_core.evaluation.trials import trial_statistics
 
-    base = Path(store_root) / REPORTS_DIR / "folds"
-    dirs = sorted(d for d in base.glob("cutoff=*") if (d / FOLD_DATA).is_dir()) if base.is_dir() else []
+    dirs = fold_dirs(settings.store_path)
+    trials = trial_statistics(trials_dir(settings.store_path), declared=settings.evaluation.declared_trials)
     if not dirs:
-        return None, []
-    return build_leaderboard([FoldResult.from_files(d / FOLD_DATA) for d in dirs]), dirs
+        return None, [], trials
+    board = build_leaderboard([FoldResult.from_files(d / FOLD_DATA) for d in dirs], n_trials=trials.n_trials,
+                              trial_sharpe_variance=trials.sharpe_variance,
+                              cost_grid=settings.evaluation.cost_grid)
+    return board, dirs, trials
+
+
+def _member_names(architecture: str, seeds) -> tuple[list[str], str | None]:
+    """Strategy names of the seed models and of their ensemble (None for a single seed)."""
+    if len(seeds) == 1:
+        return [architecture], None
+    return [f"{architecture}/seed={s}" for s in seeds], f"{architecture}/ensemble"
 
 
 def evaluate_cutoff(settings: PipelineSettings, store, cutoff: str, next_cutoff: str):
-    """Predict the fold's out-of-sample period with the cutoff's checkpoint; compare with baselines."""
+    """Predict the fold's out-of-sample period with every seed's checkpoint; compare with baselines.
+
+    Returns ``(FoldResult, checkpoint paths, their sidecars)``.
+    """
     from plusultra_core.evaluation import evaluate_fold
     from plusultra_core.inference.predict import load_supervised, predict_frame
 
-    ckpt = checkpoint_path(settings.store_path, "supervised", cutoff)
-    module, sidecar = load_supervised(ckpt)
-    start = pd.Timestamp(cutoff)
-    end = pd.Timestamp(next_cutoff) - pd.Timedelta(days=1)
-    frame, names = load_frame_until(store, next_cutoff, settings.history.period)
-    train_end = pd.Timestamp(sidecar["train_range"][1])
+    seeds = settings.training.seeds
+    paths = checkpoint_paths(settings.store_path, "supervised", cutoff, seeds)
+    loaded = [load_supervised(p) for p in paths]
+    start, stop = pd.Timestamp(cutoff), pd.Timestamp(next_cutoff)
+    end = stop - pd.Timedelta(days=1)
+    frame, _ = load_frame_until(store, stop + pd.Timedelta(days=OUTCOME_PADDING_DAYS), settings.history.period)
+    sidecars = [side for _, side in loaded]
+    train_end = max(pd.Timestamp(side["train_range"][1]) for side in sidecars)
     if train_end >= start:  # the graph guarantees it; a report must never be in-sample
-        raise Failure(description=f"checkpoint {ckpt} was trained up to {train_end.date()}, "
+        raise Failure(description=f"a checkpoint of cutoff {cutoff} was trained up to {train_end.date()}, "
                                   f"inside its evaluation period starting {start.date()}")
-    features = list(sidecar["feature_names"])
-    predictions = predict_frame(module, frame, features, context_length=int(sidecar["context_length"]),
-                                start=start, end=end, zscore=bool(sidecar.get("zscore", False)))
-    # evaluate_fold takes the half-open period [cutoff, next cutoff)
-    result = evaluate_fold(predictions, frame, start, pd.Timestamp(next_cutoff), cost_bps=settings.evaluation.cost_bps,
-                           baselines=tuple(settings.evaluation.baselines), feature_names=features,
-                           train_end=train_end, purge=settings.training.purge_bars,
-                           model_name=sidecar.get("architecture", "model"))
-    return result, ckpt, sidecar
+    names, ensemble = _member_names(sidecars[0].get("architecture", "model"), seeds)
+    features = list(sidecars[0]["feature_names"])
+    predictions = {name: predict_frame(module, frame, list(side["feature_names"]),
+                                       context_length=int(side["context_length"]), start=start, end=end,
+                                       zscore=bool(side.get("zscore", False)))
+                   for name, (module, side) in zip(names, loaded)}
+    result = evaluate_fold(predictions if len(names) > 1 else predictions[names[0]], frame, start, stop,
+                           cost_bps=settings.evaluation.cost_bps, baselines=tuple(settings.evaluation.baselines),
+                           feature_names=features, train_end=train_end, purge=settings.training.purge_bars,
+                           model_name=names[0], ensemble_name=ensemble)
+    return result, paths, sidecars
+
+
+def record_trials(settings: PipelineSettings, result, cutoff: str, sidecars: list[dict]) -> list[str]:
+    """Append this fold's model strategies to the trial ledger (one trial per configuration)."""
+    from plusultra_core.config import config_hash
+    from plusultra_core.evaluation.trials import configuration_hash, record_trial, trial_id
+
+    arch = sidecars[0].get("architecture", "model")
+    hashes = [configuration_hash(side.get("config", {})) for side in sidecars]
+    members = list(result.model_strategies)
+    ids = []
+    for name, side, cfg_hash in zip(members, sidecars, hashes):
+        member = f"seed={side.get('seed', 0)}"
+        ids.append(trial_id(arch, cfg_hash, member))
+        record_trial(trials_dir(settings.store_path), ids[-1],
+                     {"architecture": arch, "config_hash": cfg_hash, "member": member}, cutoff, result.daily[name])
+    if len(members) > 1 and result.model_name not in members:  # the ensemble is a configuration too
+        ensemble_hash = config_hash({"members": sorted(hashes)})
+        ids.append(trial_id(arch, ensemble_hash, "ensemble"))
+        record_trial(trials_dir(settings.store_path), ids[-1],
+                     {"architecture": arch, "config_hash": ensemble_hash, "member": "ensemble"}, cutoff,
+                     result.daily[result.model_name])
+    return ids
+
+
+def _numbers(summary) -> dict:
+    """The primary strategy's headline statistics as floats (chartable across partitions)."""
+    row = summary.table.loc[summary.primary]
+    keys = ("sharpe", "sharpe_ci_low", "sharpe_ci_high", "sharpe_diff_vs_bh", "p_vs_bh", "total_return_pct",
+            "max_drawdown_pct", "ic", "ic_t", "dsr")
+    return {f"{k}": round(float(row[k]), 4) for k in keys if k in row and pd.notna(row[k])}
 
 
 def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
@@ -94,31 +143,41 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
         ins={SUPERVISED_CHECKPOINT: AssetIn(dagster_type=Nothing),
              WINDOW_TENSORS: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing)},
         group_name=EVALUATION_GROUP,
-        code_version="1",
+        code_version="2",
         kinds={"pandas", "matplotlib"},
     )
-    def evaluation_report(context: AssetExecutionContext, store: PartitionStore):
-        """Out-of-sample fold report: the cutoff's model from the cutoff to the next one, net of costs, beside baselines."""
-        from plusultra_core.evaluation import fold_markdown, png_data_uri, write_fold_report
+    def evaluation_report(context: AssetExecutionContext, store: PartitionStore, market_db: MarketDatabase):
+        """Out-of-sample fold report: every seed's model and their ensemble from the cutoff to the next one, net of costs, beside baselines."""
+        from plusultra_core.evaluation.report import fold_markdown, write_fold_report
+        from plusultra_core.evaluation.research import research_summary
 
         window = context.partition_time_window
         cutoff, next_cutoff = str(window.start.date()), str(window.end.date())
-        result, ckpt, sidecar = evaluate_cutoff(settings, store.store(), cutoff, next_cutoff)
+        result, paths, sidecars = evaluate_cutoff(settings, store.store(), cutoff, next_cutoff)
+        record_trials(settings, result, cutoff, sidecars)
+        benchmark = load_benchmark(settings, market_db.path)
+        summary = research_summary(result.daily, result.positions, result.model_name, result.model_strategies,
+                                   benchmark=benchmark, significance=settings.evaluation.significance)
         out = fold_dir(settings.store_path, cutoff)
         title = f"Fold {cutoff} .. {next_cutoff} (out-of-sample)"
-        files = write_fold_report(result, out, title=title)
-        write_json_atomic(out / LINEAGE_FILE, {
-            "checkpoint": str(ckpt), "checkpoint_created_at": sidecar.get("created_at"),
-            "data_version": sidecar.get("data_version"), "feature_hash": sidecar.get("feature_hash"),
-            "train_range": sidecar.get("train_range"), "oos_period": [cutoff, next_cutoff]})
+        files = write_fold_report(result, out, title=title, summary=summary, benchmark=benchmark)
+        lineage = {"checkpoints": [str(p) for p in paths],
+                   "checkpoints_created_at": [side.get("created_at") for side in sidecars],
+                   "data_version": sidecars[0].get("data_version"), "feature_hash": sidecars[0].get("feature_hash"),
+                   "train_range": sidecars[0].get("train_range"), "fit_range": sidecars[0].get("fit_range"),
+                   "oos_period": [cutoff, next_cutoff]}
+        write_files_atomically({out / LINEAGE_FILE: text_writer(json.dumps(lineage, indent=2, default=str))})
+        context.log.info(summary.verdict)
         return MaterializeResult(metadata={
+            "verdict": MetadataValue.text(summary.verdict),
+            **_numbers(summary),
             "oos_period": f"{cutoff} .. {next_cutoff} (exclusive)",
-            "train_range": " .. ".join(map(str, sidecar.get("train_range", []))),
-            "checkpoint": MetadataValue.path(str(ckpt)),
+            "coverage": MetadataValue.json(result.info.get("coverage", {})),
+            "train_range": " .. ".join(map(str, sidecars[0].get("train_range", []))),
+            "checkpoints": MetadataValue.json([str(p) for p in paths]),
             "cost_bps": settings.evaluation.cost_bps,
-            "metrics": table(result.metrics.reset_index()),
-            # the same report as the file, with the plot inlined so the UI can show it
-            "report": MetadataValue.md(fold_markdown(result, title, image=png_data_uri(files.png.read_bytes()))),
+            "statistics": table(summary.table.round(4).reset_index()),
+            "report": MetadataValue.md(fold_markdown(result, title, summary=summary, image=files.png_uri)),
             "report_path": MetadataValue.path(str(files.markdown)),
             "html_path": MetadataValue.path(str(files.html)),
         })
@@ -127,23 +186,36 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
         name=LEADERBOARD,
         ins={EVALUATION_REPORT: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing)},
         group_name=EVALUATION_GROUP,
-        code_version="1",
+        code_version="2",
         kinds={"pandas", "matplotlib"},
     )
-    def leaderboard(context: AssetExecutionContext):
-        """Every materialised fold joined into one out-of-sample track record per model and baseline, with PSR/DSR."""
-        from plusultra_core.evaluation import leaderboard_markdown, png_data_uri, write_leaderboard_report
+    def leaderboard(context: AssetExecutionContext, market_db: MarketDatabase):
+        """Every materialised fold re-booked as one continuous out-of-sample record per strategy, with its verdict."""
+        from plusultra_core.evaluation.report import leaderboard_markdown, write_leaderboard_report
+        from plusultra_core.evaluation.research import research_summary
 
-        board, dirs = load_leaderboard(settings.store_path)
+        board, dirs, trials = load_leaderboard(settings)
         if board is None:
-            raise Failure(description=f"no evaluated folds under {settings.store_path / REPORTS_DIR}; "
+            raise Failure(description=f"no evaluated folds under {settings.store_path}; "
                                       "materialise evaluation_report first")
-        files = write_leaderboard_report(board, leaderboard_dir(settings.store_path))
-        context.log.info("\n" + board.to_text())
+        benchmark = load_benchmark(settings, market_db.path)
+        summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,
+                                   benchmark=benchmark, n_trials=trials.n_trials,
+                                   trial_variance=trials.sharpe_variance,
+                                   significance=settings.evaluation.significance)
+        files = write_leaderboard_report(board, leaderboard_dir(settings.store_path), summary=summary,
+                                         trials=trials, benchmark=benchmark)
+        context.log.info(summary.verdict)
         return MaterializeResult(metadata={
+            "verdict": MetadataValue.text(summary.verdict),
+            **_numbers(summary),
             "folds": len(dirs),
-            "leaderboard": table(board.table.reset_index()),
-            "report": MetadataValue.md(leaderboard_markdown(board, image=png_data_uri(files.png.read_bytes()))),
+            "dsr_trials": trials.n_trials,
+            "dsr_trial_variance": round(float(trials.sharpe_variance), 8) if trials.sharpe_variance else 0.0,
+            "statistics": table(summary.table.round(4).reset_index()),
+            "cost_sensitivity": table(board.cost_sensitivity.round(4).reset_index()),
+            "coverage": table(board.coverage.reset_index()),
+            "report": MetadataValue.md(leaderboard_markdown(board, summary=summary, trials=trials, image=files.png_uri)),
             "report_path": MetadataValue.path(str(files.markdown)),
             "html_path": MetadataValue.path(str(files.html)),
         })

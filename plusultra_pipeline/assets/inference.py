@@ -1,4 +1,8 @@
-"""Inference group: per trading day, the newest checkpoint with cutoff <= day proposes positions."""
+"""Inference group: per trading day, the newest cutoff <= day proposes positions.
+
+A cutoff with several seeds serves their ensemble (mean decision, `SeedEnsemble`): the same
+strategy the evaluation scores as ``<architecture>/ensemble``.
+"""
 
 import pandas as pd
 from dagster import (
@@ -13,16 +17,16 @@ from dagster import (
     asset,
 )
 
-from plusultra_pipeline.assets.training import checkpoint_path, stored_cutoffs
+from plusultra_pipeline.layout import checkpoint_paths, cutoff_dir, stored_cutoffs
 from plusultra_pipeline.constants import INFERENCE_FRAMES, INFERENCE_GROUP, SUPERVISED_CHECKPOINT
 from plusultra_pipeline.metadata import table
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 
 
-def checkpoint_for_days(store_root, days: list[pd.Timestamp]) -> dict[pd.Timestamp, list[pd.Timestamp]]:
-    """``cutoff -> days`` that the cutoff's supervised checkpoint serves (newest cutoff <= day)."""
-    cutoffs = sorted(stored_cutoffs(store_root, "supervised"))
+def checkpoint_for_days(settings: PipelineSettings, days: list[pd.Timestamp]) -> dict[pd.Timestamp, list[pd.Timestamp]]:
+    """``cutoff -> days`` that the cutoff's supervised checkpoints serve (newest cutoff <= day)."""
+    cutoffs = sorted(stored_cutoffs(settings.store_path, "supervised", settings.training.seeds))
     groups: dict[pd.Timestamp, list[pd.Timestamp]] = {}
     missing = []
     for day in days:
@@ -56,24 +60,26 @@ def build_inference_assets(settings: PipelineSettings, days_def):
         days = [pd.Timestamp(k) for k in context.partition_keys]
         store_ = store.store()
         rows, summary = 0, []
-        for cutoff, group in checkpoint_for_days(settings.store_path, days).items():
-            ckpt = checkpoint_path(settings.store_path, "supervised", str(cutoff.date()))
-            agent = MarketNNPlusUltraAgent.from_checkpoint(ckpt)
-            created_at = read_sidecar(ckpt).get("created_at")
+        for cutoff, group in checkpoint_for_days(settings, days).items():
+            paths = checkpoint_paths(settings.store_path, "supervised", str(cutoff.date()), settings.training.seeds)
+            ckpt = cutoff_dir(settings.store_path, "supervised", str(cutoff.date())) if len(paths) > 1 else paths[0]
+            agent = MarketNNPlusUltraAgent.from_checkpoints(paths, label=ckpt)
+            created_at = [read_sidecar(p).get("created_at") for p in paths]
             result = agent.predict(market_db.path, start=min(group), end=max(group))
             frame = result.frame
             by_day = dict(tuple(frame.groupby(pd.to_datetime(frame["timestamp"]).dt.normalize()))) if len(frame) else {}
             for day in group:
                 part = by_day.get(day, frame.iloc[:0])
                 store_.write(INFERENCE_FRAMES, {"day": str(day.date())}, part.reset_index(drop=True), metadata={
-                    "checkpoint": str(ckpt), "checkpoint_created_at": created_at,
+                    "checkpoint": str(ckpt), "checkpoints": [str(p) for p in paths],
+                    "checkpoints_created_at": created_at,
                     "cutoff": str(cutoff.date()), "data_version": result.data_version,
                     "risk": result.risk.get(str(day.date()), {}) if isinstance(result.risk, dict) else {}})
                 rows += len(part)
                 summary.append({"day": str(day.date()), "symbols": len(part), "cutoff": str(cutoff.date()),
                                 "gross_exposure": float(part["position"].abs().sum()) if len(part) else 0.0})
             if settings.inference.export_predictions and len(frame):
-                export_predictions(market_db.path, frame, checkpoint_id=f"supervised@{cutoff.date()}")
+                export_predictions(market_db.path, frame, checkpoint_id=f"supervised@{cutoff.date()}/{agent.checkpoint_id}")
         return MaterializeResult(metadata={
             "rows": rows,
             "days": len(days),

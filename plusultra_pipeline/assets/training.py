@@ -1,13 +1,17 @@
 """Training group: masked pretraining and supervised fine-tuning per training cutoff.
 
-One run per cutoff (each is its own model, and Dagster records metadata per run), so every
-checkpoint's lineage — data version, features and their hash, config hash, train range, parent
-checkpoint, validation metrics — is on its own partition in the UI and in its JSON sidecar.
+One run per cutoff (each is its own set of models). A cutoff trains one model per seed of
+``training.seeds``: pretraining seed ``s`` warm-starts supervised seed ``s``, so the seeds are
+independent replicates and the evaluation can report their spread and their ensemble. Inside a
+cutoff the split is the cutoff's (`plusultra_core.walkforward`): fit up to ``C - validation_months``,
+early-stop on the purged slice after it, never see ``C - purge_bars`` or later. Every
+checkpoint's lineage -- data version, features and their hash, config hash, fit and validation
+ranges, parent checkpoint, validation metrics -- is in its JSON sidecar and on its partition.
 """
 
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 from dagster import (
     AllPartitionMapping,
     AssetExecutionContext,
@@ -20,6 +24,7 @@ from dagster import (
 )
 
 from plusultra_core.config import config_hash, load_config
+from plusultra_core.errors import ConfigError
 from plusultra_core.walkforward import annotate_sidecar
 from plusultra_pipeline.constants import (
     PRETRAINED_CHECKPOINT,
@@ -27,66 +32,122 @@ from plusultra_pipeline.constants import (
     TRAINING_GROUP,
     WINDOW_TENSORS,
 )
+from plusultra_pipeline.layout import checkpoint_path, previous_cutoff
+from plusultra_pipeline.metadata import table
 from plusultra_pipeline.resources import PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 from plusultra_pipeline.training_data import load_training_data
 
-CHECKPOINT_DIR = "checkpoints"
+DAYS_PER_YEAR = 365.25
 
 
-def checkpoint_path(store_root, kind: str, cutoff: str) -> Path:
-    """``<store>/checkpoints/<kind>/cutoff=<YYYY-MM-DD>/<kind>.pt``."""
-    return Path(store_root) / CHECKPOINT_DIR / kind / f"cutoff={cutoff}" / f"{kind}.pt"
-
-
-def _configure(cfg, settings: PipelineSettings, out_dir: Path):
+def _configure(cfg, settings: PipelineSettings, cutoff: str, out_dir: Path, seed: int):
+    """Pipeline overrides of a stage config: the cutoff's split, seed, epochs, architecture."""
+    training = settings.training
+    window = training.cutoff_window
     cfg.output_dir = str(out_dir)
-    if settings.training.max_epochs:
-        cfg.trainer.max_epochs = settings.training.max_epochs
-    if settings.training.architecture:
-        cfg.model.architecture = settings.training.architecture
-    cfg.trainer.progress_bar = cfg.trainer.progress_bar and settings.training.progress_bar
+    cfg.trainer.seed = int(seed)
+    if training.max_epochs:
+        cfg.trainer.max_epochs = training.max_epochs
+    if training.architecture:
+        cfg.model.architecture = training.architecture
+    cfg.trainer.progress_bar = cfg.trainer.progress_bar and training.progress_bar
+    if window.purge_bars < cfg.data.horizon:
+        raise ConfigError(f"training.purge_bars ({window.purge_bars}) must be >= the configs' data.horizon "
+                          f"({cfg.data.horizon}): a shorter purge lets training targets reach the fold")
+    # Inside the graph the cutoff defines the split: the file's fractions are for `plusultra train`.
+    from plusultra_core.walkforward import cutoff_split
+
+    cfg.data.train_end = str(cutoff_split(cutoff, window).fit_end.date())
+    cfg.data.val_end = None
+    cfg.data.purge = window.purge_bars
+    cfg.data.recency_halflife_days = (window.recency_halflife_years * DAYS_PER_YEAR
+                                      if window.recency_halflife_years else None)
     return cfg
 
 
-def _metadata(info, lineage: dict, cfg_hash: str, parent) -> dict:
-    metrics = {k: v for k, v in info.metrics.items() if isinstance(v, (int, float)) and v == v}
-    return {
-        "checkpoint": MetadataValue.path(str(info.path)),
-        "data_version": lineage["data_version"],
-        "feature_hash": lineage["feature_hash"],
-        "features": len(lineage["feature_names"]),
-        "config_hash": cfg_hash,
-        "train_range": " .. ".join(str(x) for x in lineage["train_range"]),
-        "parent_checkpoint": MetadataValue.path(str(parent)) if parent else "none",
-        "validation_metrics": MetadataValue.json(metrics),
-    }
-
-
-def pretrain_config_for(settings: PipelineSettings, cutoff: str):
-    """The pretraining config of one cutoff (file + pipeline overrides + output directory)."""
+def pretrain_config_for(settings: PipelineSettings, cutoff: str, seed: int):
+    """The pretraining config of one cutoff and seed (file + pipeline overrides + output directory)."""
     from plusultra_core.training.config import PretrainConfig
 
     cfg = load_config(PretrainConfig, settings.project_path(settings.training.pretrain_config))
-    return _configure(cfg, settings, checkpoint_path(settings.store_path, "pretrained", cutoff).parent)
+    out = checkpoint_path(settings.store_path, "pretrained", cutoff, seed).parent
+    return _configure(cfg, settings, cutoff, out, seed)
 
 
-def train_config_for(settings: PipelineSettings, cutoff: str):
-    """The supervised config of one cutoff; ``pretrained`` names its warm-start parent."""
+def train_config_for(settings: PipelineSettings, cutoff: str, seed: int):
+    """The supervised config of one cutoff and seed; ``pretrained`` names its warm-start parent."""
     from plusultra_core.training.config import TrainConfig
 
     cfg = load_config(TrainConfig, settings.project_path(settings.training.train_config))
-    cfg = _configure(cfg, settings, checkpoint_path(settings.store_path, "supervised", cutoff).parent)
-    parent = checkpoint_path(settings.store_path, "pretrained", cutoff)
+    out = checkpoint_path(settings.store_path, "supervised", cutoff, seed).parent
+    cfg = _configure(cfg, settings, cutoff, out, seed)
+    parent = checkpoint_path(settings.store_path, "pretrained", cutoff, seed)
     if settings.training.warm_start_from_previous:
-        parent = previous_checkpoint(settings.store_path, "supervised", cutoff) or parent
+        previous = previous_cutoff(settings.store_path, "supervised", cutoff, settings.training.seeds)
+        if previous:
+            parent = checkpoint_path(settings.store_path, "supervised", previous, seed)
     cfg.pretrained = str(parent)
     return cfg
+
+
+def _numbers(metrics: dict) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
+
+
+def _metadata(infos: list, seeds, lineage: dict, hashes: list[str], parents: list) -> dict:
+    """Per-seed rows plus seed-mean numbers (floats the Plots tab can chart across cutoffs)."""
+    rows = [{"seed": int(s), **_numbers(info.metrics), "config_hash": h, "checkpoint": str(info.path)}
+            for s, info, h in zip(seeds, infos, hashes)]
+    import pandas as pd
+
+    per_seed = pd.DataFrame(rows)
+    numeric = per_seed.drop(columns=["seed"]).select_dtypes("number")
+    meta = {
+        "seeds": len(infos),
+        "checkpoints": MetadataValue.json([str(i.path) for i in infos]),
+        "data_version": lineage["data_version"],
+        "feature_hash": lineage["feature_hash"],
+        "features": len(lineage["feature_names"]),
+        "config_hashes": MetadataValue.json(sorted(set(hashes))),
+        "train_range": " .. ".join(str(x) for x in lineage["train_range"]),
+        "fit_range": " .. ".join(str(x) for x in lineage["fit_range"]),
+        "validation_range": " .. ".join(str(x) for x in lineage["validation_range"]),
+        "parent_checkpoints": MetadataValue.json([str(p) for p in parents]) if any(parents) else "none",
+        "per_seed": table(per_seed),
+    }
+    for key in ("val/loss", "best_score"):
+        if key in numeric:
+            values = numeric[key].to_numpy(dtype=np.float64)
+            meta[f"{key} (seed mean)"] = round(float(np.nanmean(values)), 6)
+            meta[f"{key} (seed std)"] = round(float(np.nanstd(values, ddof=1)), 6) if len(values) > 1 else 0.0
+    return meta
 
 
 def build_training_assets(settings: PipelineSettings, cutoffs_def):
     training = settings.training
     period = settings.history.period
+
+    def train_seeds(context, store, kind: str, run, config_for):
+        cutoff = context.partition_key
+        data = load_training_data(store.store(), cutoff, period, training.cutoff_window)
+        lineage = data.lineage()
+        infos, hashes, parents = [], [], []
+        for seed in training.seeds:  # a handful of independent replicates: one fit each
+            cfg = config_for(settings, cutoff, seed)
+            info = run(cfg, frame=data.frame, feature_names=data.feature_names)
+            cfg_hash = config_hash(cfg)
+            parent = getattr(cfg, "pretrained", None)
+            annotate_sidecar(info.path, {**lineage, "cutoff": cutoff, "config_hash": cfg_hash, "seed": int(seed),
+                                         "purge_bars": training.purge_bars, "kind": kind, "parent": parent})
+            context.log.info(f"cutoff {cutoff} seed {seed}: {kind} on {len(data.frame)} rows, fit "
+                             f"{lineage['fit_range']}, validation {lineage['validation_range']}; "
+                             f"metrics {_numbers(info.metrics)}")
+            infos.append(info)
+            hashes.append(cfg_hash)
+            parents.append(parent)
+        return MaterializeResult(metadata=_metadata(infos, training.seeds, lineage, hashes, parents))
 
     @asset(
         name=PRETRAINED_CHECKPOINT,
@@ -94,23 +155,14 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
         ins={WINDOW_TENSORS: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing)},
         group_name=TRAINING_GROUP,
-        code_version="1",
+        code_version="2",
         kinds={"pytorch"},
     )
     def pretrained_checkpoint(context: AssetExecutionContext, store: PartitionStore):
-        """Masked time-series reconstruction pretraining on every bar before the cutoff (minus a purge gap)."""
+        """Masked time-series reconstruction pretraining per seed on the bars before the cutoff (fit, then purged validation)."""
         from plusultra_core.training.runner import run_pretraining
 
-        cutoff = context.partition_key
-        data = load_training_data(store.store(), cutoff, period, training.purge_bars)
-        cfg = pretrain_config_for(settings, cutoff)
-        info = run_pretraining(cfg, frame=data.frame, feature_names=data.feature_names)
-        lineage = data.lineage()
-        cfg_hash = config_hash(cfg)
-        annotate_sidecar(info.path, {**lineage, "cutoff": cutoff, "config_hash": cfg_hash,
-                                     "purge_bars": training.purge_bars, "kind": "pretrained"})
-        context.log.info(f"cutoff {cutoff}: pretrained on {len(data.frame)} rows {lineage['train_range']}")
-        return MaterializeResult(metadata=_metadata(info, lineage, cfg_hash, None))
+        return train_seeds(context, store, "pretrained", run_pretraining, pretrain_config_for)
 
     @asset(
         name=SUPERVISED_CHECKPOINT,
@@ -119,42 +171,14 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         ins={WINDOW_TENSORS: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing),
              PRETRAINED_CHECKPOINT: AssetIn(dagster_type=Nothing)},
         group_name=TRAINING_GROUP,
-        code_version="1",
+        code_version="2",
         kinds={"pytorch"},
     )
     def supervised_checkpoint(context: AssetExecutionContext, store: PartitionStore):
-        """CompositeTradingLoss fine-tune, warm-started from the same cutoff's pretrained checkpoint
+        """CompositeTradingLoss fine-tune per seed, warm-started from the same cutoff and seed's pretrained checkpoint
         (or, with incremental retraining, from the previous cutoff's supervised one)."""
         from plusultra_core.training.runner import run_training
 
-        cutoff = context.partition_key
-        data = load_training_data(store.store(), cutoff, period, training.purge_bars)
-        cfg = train_config_for(settings, cutoff)
-        parent = Path(cfg.pretrained)
-        info = run_training(cfg, frame=data.frame, feature_names=data.feature_names)
-        lineage = data.lineage()
-        cfg_hash = config_hash(cfg)
-        annotate_sidecar(info.path, {**lineage, "cutoff": cutoff, "config_hash": cfg_hash,
-                                     "purge_bars": training.purge_bars, "kind": "supervised",
-                                     "parent": str(parent)})
-        context.log.info(f"cutoff {cutoff}: supervised from {parent.name}; metrics {info.metrics}")
-        return MaterializeResult(metadata=_metadata(info, lineage, cfg_hash, parent))
+        return train_seeds(context, store, "supervised", run_training, train_config_for)
 
     return pretrained_checkpoint, supervised_checkpoint
-
-
-def previous_checkpoint(store_root, kind: str, cutoff: str) -> Path | None:
-    """The newest ``kind`` checkpoint with a cutoff strictly before ``cutoff``, if any."""
-    found = stored_cutoffs(store_root, kind)
-    earlier = [c for c in found if c < pd.Timestamp(cutoff)]
-    return checkpoint_path(store_root, kind, str(max(earlier).date())) if earlier else None
-
-
-def stored_cutoffs(store_root, kind: str) -> list[pd.Timestamp]:
-    """Cutoffs that have a complete ``kind`` checkpoint (weights + sidecar) in the store."""
-    base = Path(store_root) / CHECKPOINT_DIR / kind
-    out = []
-    for d in sorted(base.glob("cutoff=*")) if base.is_dir() else []:
-        if (d / f"{kind}.pt").is_file() and (d / f"{kind}.pt.json").is_file():
-            out.append(pd.Timestamp(d.name.split("=", 1)[1]))
-    return out

@@ -26,6 +26,12 @@ def register(subparsers) -> None:
     d.add_argument("--config", default="configs/demo.yaml", help="pipeline settings YAML for the demo")
     d.set_defaults(handler=_demo)
 
+    s = subparsers.add_parser("study", help="the walk-forward research study: many folds and seeds on the real "
+                                            "demo data, ending in the leaderboard and its verdict")
+    s.add_argument("--db", default=None, help="where the demo database lives (default: the settings' database)")
+    s.add_argument("--config", default="configs/study.yaml", help="pipeline settings YAML of the study")
+    s.set_defaults(handler=_demo)
+
 
 def _load(args):
     from plusultra_pipeline.settings import load_settings
@@ -100,7 +106,8 @@ def _demo(args) -> int:
         console.print(f"demo database: {db} (exists; delete it to rebuild)")
     defs, instance, lookback = _prepare(settings)
     cutoffs = keys_between(cutoff_partitions(settings.training), *settings.demo.cutoffs)
-    days = keys_between(trading_day_partitions(settings.inference), *settings.demo.inference_days)
+    days = (keys_between(trading_day_partitions(settings.inference), *settings.demo.inference_days)
+            if settings.demo.inference_days else [])
 
     def say(message):
         console.print(f"[{time.perf_counter() - t0:6.1f}s] {message}")
@@ -118,13 +125,21 @@ def _demo(args) -> int:
 
 
 def _print_leaderboard(console, settings) -> None:
-    from plusultra_pipeline.assets.evaluation import leaderboard_dir, load_leaderboard
+    from plusultra_core.evaluation.report import research_text
+    from plusultra_pipeline.assets.evaluation import load_benchmark, load_leaderboard
+    from plusultra_core.evaluation.research import research_summary
+    from plusultra_pipeline.layout import leaderboard_dir
 
-    board, folds = load_leaderboard(settings.store_path)
+    board, folds, trials = load_leaderboard(settings)
     if board is None:
         console.print("no evaluated folds yet")
         return
+    summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,
+                               benchmark=load_benchmark(settings, settings.database_path),
+                               n_trials=trials.n_trials, trial_variance=trials.sharpe_variance,
+                               significance=settings.evaluation.significance)
     console.print(f"\nOut-of-sample leaderboard over {len(folds)} fold(s), net of costs "
                   f"({settings.evaluation.cost_bps:g} bps):")
-    console.print(board.to_text())
+    console.print(summary.verdict, soft_wrap=True)
+    console.print(research_text(board, summary, trials))
     console.print(f"report: {leaderboard_dir(settings.store_path)}")

@@ -23,7 +23,7 @@ from dagster import (
 from plusultra_core import metrics
 from plusultra_core.data.demo_db import append_trading_day
 from plusultra_core.data.store import ParquetStore
-from plusultra_pipeline.assets.evaluation import FOLD_DATA, fold_dir
+from plusultra_pipeline.layout import FOLD_DATA, checkpoint_path, fold_dir, leaderboard_dir
 from plusultra_pipeline.assets.features import lookback_periods
 from plusultra_pipeline.definitions import build_definitions
 from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
@@ -32,6 +32,7 @@ from plusultra_pipeline.settings import DemoSettings
 from tests.pipeline.conftest import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
+SEEDS = (0, 1)
 CUTOFFS = ("2018-01-01", "2018-02-01")
 DAYS = ("2018-01-02", "2018-01-31")
 ALL_ASSETS = {"validated_bars", "feature_panel", "window_tensors", "pretrained_checkpoint",
@@ -60,7 +61,7 @@ def graph(tmp_path_factory):
     settings = settings_for(db, tmp / "store")
     settings = replace(settings,
                        training=replace(settings.training, pretrain_config=str(pre), train_config=str(sup),
-                                        first_cutoff=CUTOFFS[0]),
+                                        first_cutoff=CUTOFFS[0], seeds=SEEDS),
                        inference=replace(settings.inference, first_day=DAYS[0]),
                        demo=DemoSettings(cutoffs=CUTOFFS, inference_days=DAYS))
     defs = build_definitions(settings)
@@ -98,14 +99,21 @@ def test_rerun_recomputes_nothing(graph):
 
 def test_no_fold_trains_on_its_evaluation_period(graph):
     from plusultra_core.training.checkpoints import read_sidecar
-    from plusultra_pipeline.assets.training import checkpoint_path
 
     store_root = graph["settings"].store_path
     for cutoff in graph["cutoffs"]:
         for kind in ("pretrained", "supervised"):
-            side = read_sidecar(checkpoint_path(store_root, kind, cutoff))
-            assert pd.Timestamp(side["train_range"][1]) < pd.Timestamp(cutoff), (kind, cutoff)
-            assert side["data_range"]["end"] < cutoff
+            for seed in SEEDS:
+                side = read_sidecar(checkpoint_path(store_root, kind, cutoff, seed))
+                assert side["seed"] == seed and side["config"]["trainer"]["seed"] == seed
+                assert pd.Timestamp(side["train_range"][1]) < pd.Timestamp(cutoff), (kind, cutoff)
+                assert side["data_range"]["end"] < cutoff
+                # the cutoff defines the split: fit ends 12 months before it, validation follows
+                fit_end = pd.Timestamp(side["fit_range"][1])
+                assert fit_end == pd.Timestamp(cutoff) - pd.DateOffset(months=12) - pd.Timedelta(days=1)
+                assert pd.Timestamp(side["splits"]["train"]["last_target"]) <= fit_end
+                assert pd.Timestamp(side["splits"]["val"]["first_target"]) > fit_end
+                assert "test" not in side["splits"]
         fold = json.loads((fold_dir(store_root, cutoff) / "lineage.json").read_text())
         assert pd.Timestamp(fold["train_range"][1]) < pd.Timestamp(fold["oos_period"][0])
 
@@ -139,8 +147,9 @@ def test_agent_frames_equal_the_asset(graph):
     store = ParquetStore(graph["settings"].store_path)
     day = graph["days"][5]
     stored = store.read("inference_frames", [{"day": day}])
-    checkpoint = store.read_metadata("inference_frames", {"day": day})["metadata"]["checkpoint"]
-    agent = MarketNNPlusUltraAgent.from_checkpoint(checkpoint).predict(graph["db"], start=day)
+    members = store.read_metadata("inference_frames", {"day": day})["metadata"]["checkpoints"]
+    assert len(members) == len(SEEDS)  # the day is served by its cutoff's seed ensemble
+    agent = MarketNNPlusUltraAgent.from_checkpoints(members).predict(graph["db"], start=day)
     mine = agent.frame.sort_values("symbol").reset_index(drop=True)
     theirs = stored.drop(columns=[c for c in ("day",) if c in stored]).sort_values("symbol").reset_index(drop=True)
     assert len(mine) == len(theirs) > 0
@@ -196,3 +205,31 @@ def test_new_trading_day_requests_only_its_partitions(graph, copy_db):
     assert tags["dagster/asset_partition_range_start"].startswith(f"{year}|")
     assert tags["dagster/asset_partition_range_end"].startswith(f"{year}|")
     assert [r.partition_key for r in inference] == [str(day.date())]
+
+
+def test_chained_record_scores_every_trading_day_once_with_a_verdict(graph):
+    """The leaderboard's decisions are exactly the database's trading days of the folds (the last
+    day of the first fold included), each once; the report opens with the verdict."""
+    from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
+    from plusultra_pipeline.assets.evaluation import load_leaderboard
+
+    board, dirs, trials = load_leaderboard(graph["settings"])
+    assert len(dirs) == len(graph["cutoffs"])
+    panel = SQLiteMarketDataset(graph["db"]).load_panel(start="2018-01-01", end="2018-02-28")
+    trading = pd.DatetimeIndex(sorted(set(panel.index.get_level_values("timestamp"))))
+    primary = board.positions[board.positions["strategy"] == board.model_name]
+    decided = pd.DatetimeIndex(sorted(set(primary["timestamp"])))
+    assert list(decided) == list(trading)
+    assert not primary.duplicated(["symbol", "timestamp"]).any()
+    assert pd.Timestamp("2018-01-31") in decided                   # a fold's last day is scored
+    assert board.model_name == "temporal_hybrid/ensemble"
+    assert set(board.model_strategies) == {f"temporal_hybrid/seed={s}" for s in SEEDS}
+    # trials: two seeds and their ensemble, one configuration each
+    assert trials.n_trials == 3 and trials.sharpe_variance is not None
+    report = (leaderboard_dir(graph["settings"].store_path) / "leaderboard.md").read_text()
+    first = report.splitlines()[0]
+    assert first.startswith("**temporal_hybrid/ensemble ") and "buy-and-hold" in first and "p = " in first
+    assert (leaderboard_dir(graph["settings"].store_path) / "tearsheet.png").is_file()
+    for cutoff in graph["cutoffs"]:
+        fold_report = (fold_dir(graph["settings"].store_path, cutoff) / "report.md").read_text()
+        assert fold_report.splitlines()[0].startswith("**temporal_hybrid/ensemble ")
