@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,26 +27,13 @@ from plusultra_pipeline.assets.features import lookback_periods
 from plusultra_pipeline.definitions import build_definitions
 from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
 from plusultra_pipeline.runner import keys_between, materialize_graph
-from plusultra_pipeline.settings import DemoSettings
-from tests.pipeline.conftest import settings_for
+from tests.pipeline.conftest import tiny_graph_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 SEEDS = (0, 1)
 CUTOFFS = ("2018-01-01", "2018-02-01")
 DAYS = ("2018-01-02", "2018-01-31")
 ALL_ASSETS = {"validated_bars", "feature_panel", "window_tensors", "pretrained_checkpoint",
               "supervised_checkpoint", "evaluation_report", "leaderboard", "inference_frames"}
-
-
-def tiny_configs(tmp: Path) -> tuple[Path, Path]:
-    """Pretrain/train configs that state only what a fast test changes (tiny model, few steps)."""
-    common = ("model:\n  params: {d_model: 16, n_heads: 2, n_layers: 1}\n"
-              "trainer:\n  max_epochs: 1\n  limit_train_batches: 6\n  limit_val_batches: 3\n"
-              "  progress_bar: false\n  tensorboard: false\n")
-    pre, sup = tmp / "pretrain.yaml", tmp / "train.yaml"
-    pre.write_text(f"base: {ROOT / 'configs' / 'pretrain.yaml'}\n{common}")
-    sup.write_text(f"base: {ROOT / 'configs' / 'train.yaml'}\n{common}")
-    return pre, sup
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +43,7 @@ def graph(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("graph")
     db = tmp / "demo.sqlite"
     build_demo_database(db)
-    pre, sup = tiny_configs(tmp)
-    settings = settings_for(db, tmp / "store")
-    settings = replace(settings,
-                       training=replace(settings.training, pretrain_config=str(pre), train_config=str(sup),
-                                        first_cutoff=CUTOFFS[0], seeds=SEEDS),
-                       inference=replace(settings.inference, first_day=DAYS[0]),
-                       demo=DemoSettings(cutoffs=CUTOFFS, inference_days=DAYS))
+    settings = tiny_graph_settings(db, tmp, CUTOFFS, DAYS, SEEDS)
     defs = build_definitions(settings)
     with instance_for_test() as instance:
         cutoffs = keys_between(cutoff_partitions(settings.training), *CUTOFFS)
