@@ -10,7 +10,7 @@ recorded for lineage hashes the `validated_bars` fingerprints of exactly the par
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -56,9 +56,9 @@ def load_training_data(store, cutoff, period: str, window: CutoffWindow) -> Trai
     frame = training_frame(frame, cutoff, window.purge_bars)
     names = list((store.read_metadata(WINDOW_TENSORS, parts[0]) or {}).get("metadata", {}).get("features", []))
     start = pd.Timestamp(frame["timestamp"].min()) if len(frame) else None
-    split = cutoff_split(cutoff, window, frame)
-    return TrainingData(frame, names, history_version(store, parts), len(parts), start,
-                        last_train_time(frame), split)
+    end = last_train_time(frame)
+    return TrainingData(frame, names, history_version(store, parts), len(parts), start, end,
+                        replace(split, data_end=end))
 
 
 def partitions_before(store, cutoff, period: str) -> list[dict]:

@@ -130,8 +130,8 @@ def _research_sections(summary: ResearchSummary | None, tearsheet_md: str = "") 
     if summary is None:
         return []
     lines = ["## Statistics", "",
-             f"Sharpe CI: Mertens/Opdyke standard error; ΔSharpe vs buy-and-hold: Ledoit-Wolf studentized "
-             f"circular block bootstrap (p two-sided); IC t: Newey-West"
+             "Sharpe CI: Mertens/Opdyke standard error; ΔSharpe vs buy-and-hold: Ledoit-Wolf studentized "
+             "circular block bootstrap (p two-sided); IC t: Newey-West"
              + (f"; alpha/beta vs {summary.benchmark}" if summary.benchmark else "") + ".", "",
              markdown_table(statistics_table(summary), "strategy")]
     if summary.seeds["n"].max() > 1:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from plusultra_core import metrics as M
 from plusultra_core.evaluation import statistics as S
+from plusultra_core.evaluation.scoring import daily_turnover
 
 SHORT_SAMPLE_DAYS = 126        # below half a year, annualised returns are not shown
 BUY_AND_HOLD = "buy_and_hold"
@@ -51,8 +52,9 @@ def _pct(value: float) -> float:
     return float(value) * 100.0 if value is not None and math.isfinite(value) else math.nan
 
 
-def _strategy_row(r: np.ndarray, book: pd.DataFrame, bh: np.ndarray | None, bench: np.ndarray | None,
-                  n_trials: int, trial_variance: float | None, level: float, seed: int) -> dict:
+def _strategy_row(r: np.ndarray, book: pd.DataFrame, turnover: float, bh: np.ndarray | None,
+                  bench: np.ndarray | None, n_trials: int, trial_variance: float | None, level: float,
+                  seed: int) -> dict:
     sharpe, lo, hi = S.sharpe_confidence_interval(r, level=level)
     short = r.size < SHORT_SAMPLE_DAYS
     row = {
@@ -67,8 +69,7 @@ def _strategy_row(r: np.ndarray, book: pd.DataFrame, bh: np.ndarray | None, benc
     real = book["realised_return"].to_numpy(dtype=np.float64)
     pos = book["position"].to_numpy(dtype=np.float64)
     row["hit_rate_pct"] = _pct(M.hit_rate(pos, real))
-    row["turnover"] = float(book["change"].abs().groupby(book["date"]).mean().reindex(
-        pd.unique(book["date"])).mean()) if len(book) else math.nan
+    row["turnover"] = turnover
     if np.isfinite(exp).sum() >= 3:
         ic = S.information_coefficient_test(exp, real, book["date"].to_numpy())
         row.update(ic=ic.ic, ic_t=ic.t_stat, rank_ic=ic.rank_ic, rank_ic_t=ic.rank_t_stat)
@@ -103,10 +104,12 @@ def research_summary(daily: pd.DataFrame, positions: pd.DataFrame, primary: str,
     bench = None
     if benchmark is not None and len(benchmark):
         bench = benchmark.reindex(daily.index).to_numpy(dtype=np.float64)
+    # the scoring module owns turnover (mean over days of the day's mean |position change|)
+    turnover = daily_turnover(positions, daily.index, list(daily.columns)).mean()
     rows = {}
     for name in daily.columns:  # a handful of strategies; the statistics inside are vectorised
         book = positions[positions["strategy"] == name]
-        rows[name] = _strategy_row(daily[name].to_numpy(dtype=np.float64), book,
+        rows[name] = _strategy_row(daily[name].to_numpy(dtype=np.float64), book, float(turnover[name]),
                                    None if name == BUY_AND_HOLD else bh, bench, n_trials, trial_variance,
                                    level, seed)
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("strategy")

@@ -12,6 +12,7 @@ ranges, parent checkpoint, validation metrics -- is in its JSON sidecar and on i
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from dagster import (
     AllPartitionMapping,
     AssetExecutionContext,
@@ -25,7 +26,7 @@ from dagster import (
 
 from plusultra_core.config import config_hash, load_config
 from plusultra_core.errors import ConfigError
-from plusultra_core.walkforward import annotate_sidecar
+from plusultra_core.walkforward import annotate_sidecar, cutoff_split
 from plusultra_pipeline.constants import (
     PRETRAINED_CHECKPOINT,
     SUPERVISED_CHECKPOINT,
@@ -56,8 +57,6 @@ def _configure(cfg, settings: PipelineSettings, cutoff: str, out_dir: Path, seed
         raise ConfigError(f"training.purge_bars ({window.purge_bars}) must be >= the configs' data.horizon "
                           f"({cfg.data.horizon}): a shorter purge lets training targets reach the fold")
     # Inside the graph the cutoff defines the split: the file's fractions are for `plusultra train`.
-    from plusultra_core.walkforward import cutoff_split
-
     cfg.data.train_end = str(cutoff_split(cutoff, window).fit_end.date())
     cfg.data.val_end = None
     cfg.data.purge = window.purge_bars
@@ -100,8 +99,6 @@ def _metadata(infos: list, seeds, lineage: dict, hashes: list[str], parents: lis
     """Per-seed rows plus seed-mean numbers (floats the Plots tab can chart across cutoffs)."""
     rows = [{"seed": int(s), **_numbers(info.metrics), "config_hash": h, "checkpoint": str(info.path)}
             for s, info, h in zip(seeds, infos, hashes)]
-    import pandas as pd
-
     per_seed = pd.DataFrame(rows)
     numeric = per_seed.drop(columns=["seed"]).select_dtypes("number")
     meta = {
