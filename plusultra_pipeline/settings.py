@@ -39,12 +39,13 @@ class FeatureSelection:
     max_nan_ratio: float = 0.25           # asset check: warn above this NaN/inf share per feature
 
 
-CADENCES = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "weekly": "0 0 * * 1"}
+CADENCES = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "semiannual": "0 0 1 */6 *",
+            "weekly": "0 0 * * 1"}
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    cadence: str = "monthly"            # retraining cadence = cutoff partitions: monthly | quarterly | weekly
+    cadence: str = "monthly"            # retraining cadence = cutoff partitions: monthly | quarterly | semiannual | weekly
     first_cutoff: str = "2018-01-01"    # first cutoff partition (YYYY-MM-DD)
     purge_bars: int = 10                # bars before each cutoff that no model of that cutoff sees
     validation_months: int = 12         # early stopping on the last months before the cutoff (purged)
