@@ -160,7 +160,8 @@ def _tearsheet(daily: pd.DataFrame, positions: pd.DataFrame, primary: str, bench
 def research_text(board: Leaderboard, summary: ResearchSummary, trials=None) -> str:
     """Plain-text tables for a terminal: statistics, seed spread, cost sensitivity, coverage."""
     def block(title: str, frame: pd.DataFrame) -> str:
-        return f"{title}\n{frame.to_string(float_format=lambda v: f'{v:.3g}')}\n"
+        counts = {c: (lambda v: f"{v:.0f}") for c in ("days", "n") if c in frame.columns}  # not 2.52e+03
+        return f"{title}\n{frame.to_string(float_format=lambda v: f'{v:.3g}', formatters=counts)}\n"
 
     parts = [block("statistics (out of sample, net of costs)", statistics_table(summary))]
     if summary.seeds["n"].max() > 1:
