@@ -213,3 +213,29 @@ def test_chained_record_scores_every_trading_day_once_with_a_verdict(graph):
     for cutoff in graph["cutoffs"]:
         fold_report = (fold_dir(graph["settings"].store_path, cutoff) / "report.md").read_text()
         assert fold_report.splitlines()[0].startswith("**temporal_hybrid/ensemble ")
+
+
+def test_chained_returns_are_reproduced_from_raw_sqlite_closes(graph):
+    """A probe outside the pipeline: the leaderboard's positions priced with the database's own
+    closes (next close / close - 1) and the cost on |position change| give every chained day."""
+    import sqlite3
+
+    from plusultra_pipeline.assets.evaluation import load_leaderboard
+
+    board, _, _ = load_leaderboard(graph["settings"])
+    cost = graph["settings"].evaluation.cost_bps * 1e-4
+    with sqlite3.connect(graph["db"]) as conn:
+        closes = pd.read_sql("SELECT symbol, timestamp, close FROM series ORDER BY symbol, timestamp", conn)
+    closes["timestamp"] = pd.to_datetime(closes["timestamp"])
+    closes["next_close"] = closes.groupby("symbol")["close"].shift(-1)
+    closes["next_ts"] = closes.groupby("symbol")["timestamp"].shift(-1)
+    for strategy in (board.model_name, "buy_and_hold"):
+        book = board.positions[board.positions["strategy"] == strategy].merge(
+            closes, on=["symbol", "timestamp"], how="left").sort_values(["symbol", "timestamp"])
+        ret = book["next_close"] / book["close"] - 1.0
+        change = book.groupby("symbol")["position"].diff().fillna(book["position"])  # flat before the record
+        book["probe_pnl"] = book["position"] * ret - cost * change.abs()
+        probe = book.groupby("next_ts")["probe_pnl"].mean()
+        mine = board.daily[strategy]
+        assert len(mine) == len(probe) > 30
+        np.testing.assert_allclose(mine.to_numpy(), probe.reindex(mine.index).to_numpy(), rtol=1e-5, atol=1e-7)
