@@ -25,16 +25,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from plusultra_core import atomic
 from plusultra_core.errors import ConfigError, DataValidationError
 from plusultra_core.evaluation import baselines as B
 from plusultra_core.evaluation._frame import (check_period, in_period, next_bar, prepare_frame,
                                               to_ns, to_timestamp)
-from plusultra_core.evaluation._io import text_writer, write_files_atomically
 from plusultra_core.evaluation.book import (EXPOSURE_MATCHED, book_decisions, coverage_table,
                                             decision_frame, unpack_decisions)
 from plusultra_core.evaluation.scoring import strategy_metrics
@@ -94,10 +94,10 @@ class FoldResult:
         """Write ``daily.parquet``, ``positions.parquet``, ``decisions.parquet``, ``metrics.csv``
         and ``fold.json``; all are staged under temp names and renamed once every one is written.
         """
-        return write_files_atomically(self.file_writers(directory))
+        return atomic.write_files(self.file_writers(directory))
 
-    def file_writers(self, directory) -> dict[Path, Callable[[Path], None]]:
-        """``final path -> writer(temp path)`` of the `to_files` files (for combined atomic writes)."""
+    def file_writers(self, directory) -> dict[Path, atomic.Payload]:
+        """``final path -> payload`` of the `to_files` files (for combined `atomic.write_files`)."""
         directory = Path(directory)
         meta = {"period": [str(self.period[0]), str(self.period[1])], "cost_bps": self.cost_bps,
                 "model_name": self.model_name, "model_strategies": self.model_strategies,
@@ -111,8 +111,8 @@ class FoldResult:
             directory / _FILES["daily"]: parquet(self.daily),
             directory / _FILES["positions"]: parquet(self.positions.reset_index(drop=True)),
             directory / _FILES["decisions"]: parquet(self.decisions.reset_index(drop=True)),
-            directory / _FILES["metrics"]: text_writer(self.metrics.to_csv()),
-            directory / _FILES["meta"]: text_writer(json.dumps(meta, indent=2, default=str)),
+            directory / _FILES["metrics"]: self.metrics.to_csv(),
+            directory / _FILES["meta"]: json.dumps(meta, indent=2, default=str),
         }
 
     @classmethod

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from plusultra_core import atomic
 from plusultra_core.evaluation._format import SHORT_NAMES, html_table, markdown_table
-from plusultra_core.evaluation._io import bytes_writer, text_writer, write_files_atomically
 from plusultra_core.evaluation.baselines import BASELINES
 from plusultra_core.evaluation.book import EXPOSURE_MATCHED
 from plusultra_core.evaluation.fold import FoldResult
@@ -294,7 +294,7 @@ def _research_html(summary: ResearchSummary | None) -> list[tuple[str, str]]:
 
 
 def _tearsheet_files(directory: Path, png: bytes | None) -> dict:
-    return {directory / TEARSHEET_NAME: bytes_writer(png)} if png is not None else {}
+    return {directory / TEARSHEET_NAME: png} if png is not None else {}
 
 
 def write_fold_report(result: FoldResult, directory, title: str, *, summary: ResearchSummary | None = None,
@@ -310,9 +310,9 @@ def write_fold_report(result: FoldResult, directory, title: str, *, summary: Res
                                           ("Metrics", html_table(_fold_metrics_table(result), "metric"))], png)
     paths = ReportFiles(markdown=directory / "report.md", html=directory / "report.html",
                         png=directory / PNG_NAME, paths=())
-    written = write_files_atomically({
-        paths.png: bytes_writer(png), paths.markdown: text_writer(markdown), **_tearsheet_files(directory, sheet),
-        paths.html: text_writer(page), **result.file_writers(directory / "data")})
+    written = atomic.write_files({
+        paths.png: png, paths.markdown: markdown, **_tearsheet_files(directory, sheet),
+        paths.html: page, **result.file_writers(directory / "data")})
     return ReportFiles(paths.markdown, paths.html, paths.png, tuple(written))
 
 
@@ -338,13 +338,13 @@ def write_leaderboard_report(board: Leaderboard, directory, title: str = "Out-of
                  png, LEADERBOARD_CONVENTIONS)
     paths = ReportFiles(markdown=directory / "leaderboard.md", html=directory / "leaderboard.html",
                         png=directory / PNG_NAME, paths=())
-    written = write_files_atomically({
-        paths.png: bytes_writer(png), paths.markdown: text_writer(markdown), paths.html: text_writer(page),
+    written = atomic.write_files({
+        paths.png: png, paths.markdown: markdown, paths.html: page,
         **_tearsheet_files(directory, sheet),
-        **({directory / "statistics.csv": text_writer(summary.table.to_csv())} if summary is not None else {}),
-        directory / "leaderboard.csv": text_writer(board.table.to_csv()),
-        directory / "daily.csv": text_writer(board.daily.to_csv()),
-        **({directory / "coverage.csv": text_writer(board.coverage.to_csv())} if board.coverage is not None else {}),
-        **({directory / "cost_sensitivity.csv": text_writer(board.cost_sensitivity.to_csv())}
+        **({directory / "statistics.csv": summary.table.to_csv()} if summary is not None else {}),
+        directory / "leaderboard.csv": board.table.to_csv(),
+        directory / "daily.csv": board.daily.to_csv(),
+        **({directory / "coverage.csv": board.coverage.to_csv()} if board.coverage is not None else {}),
+        **({directory / "cost_sensitivity.csv": board.cost_sensitivity.to_csv()}
            if board.cost_sensitivity is not None else {})})
     return ReportFiles(paths.markdown, paths.html, paths.png, tuple(written))

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plusultra_core import atomic
 from plusultra_core import metrics as M
-from plusultra_core.evaluation._io import text_writer, write_files_atomically
 
 TRIAL_FILE = "trial.json"
 
@@ -53,9 +53,9 @@ def record_trial(directory, trial: str, description: dict, cutoff: str, daily: p
     base = Path(directory) / trial
     target = base / f"cutoff={cutoff}.parquet"
     frame = pd.DataFrame({"date": pd.DatetimeIndex(daily.index), "return": daily.to_numpy(dtype=np.float64)})
-    write_files_atomically({
+    atomic.write_files({
         target: lambda tmp: frame.to_parquet(tmp, index=False),
-        base / TRIAL_FILE: text_writer(json.dumps(description, indent=2, sort_keys=True, default=str)),
+        base / TRIAL_FILE: json.dumps(description, indent=2, sort_keys=True, default=str),
     })
     return target
 

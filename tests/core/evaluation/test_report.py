@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import re
 
+import pandas as pd
 import pytest
 
 from plusultra_core import metrics as M
 from plusultra_core.evaluation import evaluate_fold
-from plusultra_core.evaluation._io import text_writer, write_files_atomically
 from plusultra_core.evaluation.leaderboard import build_leaderboard
 from plusultra_core.evaluation.plots import wealth_and_drawdown
 from plusultra_core.evaluation.report import (markdown_with_inline_png, write_fold_report,
@@ -80,14 +80,15 @@ def test_drawdown_plot_data_matches_max_drawdown(folds):
         assert drawdown[name].min() == pytest.approx(M.max_drawdown(folds[0].daily[name].to_numpy()), abs=1e-15)
 
 
-def test_failed_write_leaves_nothing_behind(tmp_path):
-    (tmp_path / "report.md").write_text("old report")
+def test_failed_write_leaves_the_old_report_whole(folds, tmp_path, monkeypatch):
+    directory = tmp_path / "fold"
+    write_fold_report(folds[0], directory, "Fold 2020-04")
+    before = {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()}
 
-    def broken(tmp):
+    def disk_full(*args, **kwargs):
         raise OSError("disk full")
 
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)  # the data files come last
     with pytest.raises(OSError, match="disk full"):
-        write_files_atomically({tmp_path / "report.md": text_writer("new report"),
-                                tmp_path / "report.html": broken})
-    assert (tmp_path / "report.md").read_text() == "old report"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
+        write_fold_report(folds[0], directory, "Another title")
+    assert {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()} == before
