@@ -108,24 +108,17 @@ def last_train_time(frame: pd.DataFrame) -> pd.Timestamp | None:
 
 
 def annotate_sidecar(checkpoint_path, fields: dict) -> dict:
-    """Merge lineage ``fields`` into a checkpoint's JSON sidecar (atomic replace); return it."""
-    import json
-    import os
-    import tempfile
-    from pathlib import Path
+    """Merge lineage ``fields`` into a checkpoint's JSON sidecar (atomic replace); return it.
 
+    The sidecar is checked against its weights first (`read_sidecar`) and keeps their hash, so an
+    annotated pair loads like the original.
+    """
+    import json
+
+    from plusultra_core import atomic
     from plusultra_core.training.checkpoints import read_sidecar, sidecar_path
 
     side = read_sidecar(checkpoint_path)
     side.update(fields)
-    target = sidecar_path(checkpoint_path)
-    fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=".sidecar-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(side, fh, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic.write_file(sidecar_path(checkpoint_path), json.dumps(side, indent=2, sort_keys=True, default=str))
     return side

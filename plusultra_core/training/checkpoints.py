@@ -5,27 +5,31 @@ no pickled classes, no code execution from a file someone handed you. Everything
 needs (architecture + config, feature list + hash, data and train ranges, metrics, parent
 checkpoint, creation time, code version) is in ``<path>.json`` next to it.
 
-Both files are written to temporary names in the target directory and moved into place with
-``os.replace``; on any failure the temporaries are removed and an existing checkpoint at ``path``
-is left as it was. The sidecar is moved last, so a present sidecar means a complete pair.
+The two files are one unit. They are written with `plusultra_core.atomic.write_files` (both
+temporaries fsynced before either rename, the sidecar renamed last), and the sidecar records the
+SHA-256 of the exact weights bytes (``weights_sha256``). A crash between the two renames leaves new
+weights beside the old sidecar; the readers here compare the hash and refuse such a pair instead
+of loading weights under someone else's description. Sidecars written before the hash existed
+carry none and still load.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from plusultra_core import atomic
 from plusultra_core.errors import CheckpointError
 
 SIDECAR_SUFFIX = ".json"
+WEIGHTS_HASH_KEY = "weights_sha256"  # sidecar field: hex SHA-256 of the weights file it describes
 
 
 @dataclass
@@ -79,49 +83,46 @@ def _plain_state(state: Mapping[str, Any], path: Path) -> dict[str, torch.Tensor
 
 
 def save_checkpoint(path: str | Path, module_state: Mapping[str, Any], sidecar: Mapping[str, Any]) -> CheckpointInfo:
-    """Write ``module_state`` (tensors only) to ``path`` and ``sidecar`` to ``<path>.json``, atomically.
+    """Write ``module_state`` (tensors only) to ``path`` and ``sidecar`` to ``<path>.json`` as one unit.
 
-    ``created_at`` and ``code_version`` are filled in when the sidecar lacks them. The sidecar
-    must be JSON-serialisable (checked before anything is written).
+    ``created_at`` and ``code_version`` are filled in when the sidecar lacks them;
+    ``weights_sha256`` is always set to the hash of the weights written. The sidecar must be
+    JSON-serialisable (checked before anything is written).
     """
     path = Path(path)
     meta = dict(sidecar)
     meta.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     meta.setdefault("code_version", code_version())
     meta.setdefault("n_tensors", len(module_state))
+    state = _plain_state(module_state, path)
+    buffer = io.BytesIO()  # serialised in memory first: the sidecar carries the hash of exactly these bytes
+    torch.save(state, buffer)
+    weights = buffer.getvalue()
+    meta[WEIGHTS_HASH_KEY] = hashlib.sha256(weights).hexdigest()
     try:
         meta_blob = json.dumps(meta, indent=2, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: sidecar is not JSON-serialisable: {exc}") from exc
-    state = _plain_state(module_state, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     side = sidecar_path(path)
-    tmp_pt = tmp_json = None
-    try:
-        fd, tmp_pt = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        fd, tmp_json = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(meta_blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # weights first, sidecar last: a sidecar present means the pair is complete
-        os.replace(tmp_pt, path)
-        tmp_pt = None
-        os.replace(tmp_json, side)
-        tmp_json = None
-    finally:
-        for leftover in (tmp_pt, tmp_json):
-            if leftover is not None and os.path.exists(leftover):
-                os.unlink(leftover)
+    atomic.write_files({path: weights, side: meta_blob})  # weights renamed first, sidecar last
     return CheckpointInfo(path=path, sidecar_path=side, metrics=dict(meta.get("metrics") or {}), sidecar=meta)
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:
-    """The JSON sidecar of checkpoint ``path``; `CheckpointError` naming the file if missing/corrupt."""
+    """The JSON sidecar of checkpoint ``path``, checked against the weights file when it exists.
+
+    Raises `CheckpointError` naming the file if the sidecar is missing or corrupt, or names both
+    files when the weights are not the ones the sidecar describes (an interrupted write).
+    """
+    meta = _sidecar_json(path)
+    weights = Path(path)
+    if meta.get(WEIGHTS_HASH_KEY) is not None and weights.is_file():
+        with open(weights, "rb") as fh:
+            _check_pair(weights, meta, hashlib.file_digest(fh, "sha256").hexdigest())
+    return meta
+
+
+def _sidecar_json(path: str | Path) -> dict[str, Any]:
     side = sidecar_path(path)
     if not side.is_file():
         raise CheckpointError(f"checkpoint sidecar missing: {side} (written next to {Path(path).name})")
@@ -134,19 +135,29 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def _check_pair(weights: Path, meta: Mapping[str, Any], digest: str) -> None:
+    """Refuse weights whose SHA-256 is not the one their sidecar recorded (none recorded: older sidecar)."""
+    expected = meta.get(WEIGHTS_HASH_KEY)
+    if expected is not None and expected != digest:
+        raise CheckpointError(f"weights {weights} do not match sidecar {sidecar_path(weights)}: "
+                              "the write was interrupted; retrain")
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(state_dict, sidecar)`` of a checkpoint written by `save_checkpoint`.
 
     Always ``weights_only=True`` and ``map_location="cpu"``. Raises `CheckpointError` naming the
-    path when the file is missing, is not a loadable tensor dict, or its sidecar is missing or
-    corrupt.
+    path when the file is missing, is not a loadable tensor dict, its sidecar is missing or
+    corrupt, or the sidecar describes other weights (see `read_sidecar`).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    meta = read_sidecar(path)
+    meta = _sidecar_json(path)
+    blob = path.read_bytes()  # hashed and loaded from one read: the checked bytes are the loaded bytes
+    _check_pair(path, meta, hashlib.sha256(blob).hexdigest())
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types; all mean "not loadable"
         raise CheckpointError(f"checkpoint is not loadable with weights_only=True: {path}: "
                               f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc

@@ -156,3 +156,13 @@ def test_load_supervised_errors_name_the_path(tiny_checkpoint, tmp_path):
     sidecar_path(ckpt).write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_supervised(ckpt)
+
+
+def test_load_supervised_refuses_weights_its_sidecar_does_not_describe(tiny_checkpoint, tmp_path):
+    """New weights beside an old sidecar (a write killed between its two renames) never load."""
+    ckpt = _copy_ckpt(tiny_checkpoint, tmp_path)
+    state, _ = load_checkpoint(ckpt)
+    torch.save({k: v + 1.0 for k, v in state.items()}, ckpt)  # same shapes: only the hash can tell
+    with pytest.raises(CheckpointError, match=r"^weights .*model\.pt do not match sidecar .*model\.pt\.json: "
+                                              r"the write was interrupted; retrain$"):
+        load_supervised(ckpt)
