@@ -9,11 +9,11 @@ Dimensions are laid out in sorted name order, so ``{"symbol": "A", "date": "2020
 ``{"date": "2020", "symbol": "A"}`` name the same directory (Dagster's multi-partition keys are
 sorted the same way).
 
-Every write goes to a temporary file in the partition directory and is moved into place with
-``os.replace`` (atomic on POSIX and Windows within one file system): a run killed mid-write leaves
-the old partition or the new one, never half of one. The user metadata is also embedded in the
-Parquet footer together with a write id; ``read_metadata`` falls back to the footer if a crash
-landed between the two renames, so data and metadata can never disagree.
+Every file is written through `plusultra_core.atomic` (temporary name in the partition directory,
+fsync, ``os.replace``): a run killed mid-write leaves the old partition or the new one, never half
+of one. The user metadata is also embedded in the Parquet footer together with a write id;
+``read_metadata`` falls back to the footer if a crash landed between the two renames, so data and
+metadata can never disagree.
 
 Reads across many partitions are one DuckDB ``read_parquet([...], hive_partitioning=true)`` query;
 ``where`` is an SQL predicate written by the caller's code and every value in it is bound through
@@ -37,11 +37,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from plusultra_core import atomic
 from plusultra_core.errors import PartitionKeyError
 
 DATA_FILE = "data.parquet"
 META_FILE = "_meta.json"
-_TMP_SUFFIX = ".tmp"
 _FOOTER_KEY = b"plusultra"  # key of our JSON blob inside the Parquet key-value metadata
 _DIM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FORBIDDEN_IN_VALUE = ("/", "\\", "\x00", "=", "..")
@@ -80,19 +80,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"metadata value of type {type(value).__name__} is not JSON-serialisable")
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _quote_ident(name: str) -> str:
@@ -179,10 +166,8 @@ class ParquetStore:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _FOOTER_KEY: footer.encode()})
 
         directory = self.partition_dir(asset, partition)
-        directory.mkdir(parents=True, exist_ok=True)
         final = directory / DATA_FILE
-        tmp = directory / f".{DATA_FILE}.{write_id}{_TMP_SUFFIX}"
-        try:
+        with atomic.staged_path(final) as tmp:
             self._write_table(table, tmp)
             n_bytes = tmp.stat().st_size
             sidecar = {
@@ -195,12 +180,9 @@ class ParquetStore:
                 "written_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
                 "metadata": user_meta,
             }
-            meta_payload = json.dumps(sidecar, default=_json_default, indent=1).encode()
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _atomic_write_bytes(directory / META_FILE, meta_payload)
+            meta_payload = json.dumps(sidecar, default=_json_default, indent=1)
+        # A crash here leaves new data beside the old sidecar: read_metadata checks the write id.
+        atomic.write_file(directory / META_FILE, meta_payload)
         return StoredPartition(path=final, rows=table.num_rows, bytes=n_bytes)
 
     # ------------------------------------------------------------------ listing
@@ -269,11 +251,7 @@ class ParquetStore:
     def cleanup_temp_files(self, asset: str | None = None) -> int:
         """Delete temp files left by processes killed mid-write (they are never read). Returns count."""
         base = self.root if asset is None else self.root / _check_name("asset name", asset, "the store")
-        count = 0
-        for tmp in base.rglob(f".*{_TMP_SUFFIX}"):
-            tmp.unlink(missing_ok=True)
-            count += 1
-        return count
+        return atomic.remove_stale_temps(base)
 
     # ------------------------------------------------------------------ read
     def _files(self, asset: str, partitions: Sequence[Mapping[str, str]] | None) -> list[str]:

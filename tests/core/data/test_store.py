@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from plusultra_core.atomic import TEMP_SUFFIX
 from plusultra_core.data.store import DATA_FILE, META_FILE, ParquetStore
 from plusultra_core.errors import PartitionKeyError
 
@@ -178,9 +179,11 @@ def test_delete_and_cleanup(tmp_path):
     store = ParquetStore(tmp_path)
     part = {"symbol": "AAA"}
     store.write("bars", part, _frame("AAA", 2020))
-    stray = store.partition_dir("bars", part) / f".{DATA_FILE}.dead.tmp"  # as left by a SIGKILL
+    stray = store.partition_dir("bars", part) / f".{DATA_FILE}.dead{TEMP_SUFFIX}"  # as left by a SIGKILL
+    theirs = store.partition_dir("bars", part) / "notes.tmp"  # not ours: kept
+    theirs.write_bytes(b"keep")
     stray.write_bytes(b"half")
     assert len(store.read("bars")) == 5  # temp files are never read
-    assert store.cleanup_temp_files("bars") == 1 and not stray.exists()
+    assert store.cleanup_temp_files("bars") == 1 and not stray.exists() and theirs.exists()
     assert store.delete("bars", part) is True
     assert not store.exists("bars", part) and store.delete("bars", part) is False
