@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from plusultra_core import atomic
 from plusultra_core.errors import ContractError, PlusUltraError
 
 # Name under which the SQLite file is attached: queries say ``market.<table constant>``.
@@ -89,18 +90,13 @@ def _remember(ext: Path) -> None:
     """Record the digest of an extension DuckDB has just verified (best effort, atomic)."""
     path = trust_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             digests = json.loads(path.read_text())
             digests = digests if isinstance(digests, dict) else {}
         except (OSError, ValueError):
             digests = {}
         digests[str(ext)] = _digest(ext)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(digests, fh)
-        os.replace(tmp, path)
+        atomic.write_file(path, json.dumps(digests), mode=0o600)  # `_remembered` ignores a record others can write
     except OSError:
         pass  # a read-only home only costs the verification again next time
 

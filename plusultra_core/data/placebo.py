@@ -10,12 +10,11 @@ no expected edge: a significant out-of-sample Sharpe ratio or IC on such a datab
 (look-ahead, a leak), not a signal.
 
 Timestamps, `assets`, `indicators` and `benchmarks` are left as they are. The copy is written to a
-temporary file beside ``dst`` and renamed into place when complete.
+temporary file beside ``dst`` and moved into place when complete (`plusultra_core.atomic`).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -23,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plusultra_core import atomic
 from plusultra_core.data.contract import SERIES, open_readonly
-from plusultra_core.data.sqlite_writer import check_destination, temp_path_for
+from plusultra_core.data.sqlite_writer import check_destination
 
 _COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -78,8 +78,7 @@ def permute_bars_in_time(src: str | Path, dst: str | Path, *, seed: int = 0, dem
     finally:
         conn.close()
     shuffled = permuted_bars(bars.drop(columns="rowid"), seed=seed, demean=demean)
-    tmp = temp_path_for(dst)
-    try:
+    with atomic.staged_path(dst) as tmp:
         shutil.copyfile(src, tmp)
         conn = sqlite3.connect(tmp)
         try:
@@ -89,8 +88,4 @@ def permute_bars_in_time(src: str | Path, dst: str | Path, *, seed: int = 0, dem
                                  "WHERE rowid = ?", rows)
         finally:
             conn.close()
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dst

@@ -9,12 +9,12 @@ previous file or nothing, never half a database.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from plusultra_core import atomic
 from plusultra_core.data.contract import CONTRACT_TABLES, create_schema
 from plusultra_core.errors import PlusUltraError
 
@@ -43,64 +43,34 @@ def _exists_message(path: Path) -> str:
     return f"{path}: file already exists (pass overwrite=True / --force to replace it)"
 
 
-def temp_path_for(path: Path) -> Path:
-    """The private temporary name a build of ``path`` uses (same directory, tagged with the pid)."""
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
-
-
 @contextmanager
 def atomic_database(path: str | Path, *, overwrite: bool = False) -> Iterator[sqlite3.Connection]:
     """Yield a connection to a fresh contract database that appears at ``path`` only on success.
 
     The schema (every contract table and index) is created before yielding. On normal exit the
-    connection is committed, closed and fsynced, then renamed onto ``path``; with
-    ``overwrite=False`` the rename refuses to clobber a file that appeared meanwhile. On any
-    exception the temporary file is deleted and the exception propagates.
+    connection is committed and closed, and `plusultra_core.atomic` fsyncs the file and moves it
+    onto ``path``; with ``overwrite=False`` the move refuses to clobber a file that appeared
+    meanwhile. On any exception the temporary file is deleted and the exception propagates.
     """
     path = check_destination(path, overwrite=overwrite)
-    tmp = temp_path_for(path)
-    tmp.unlink(missing_ok=True)  # a leftover of a killed build by a process with our pid
-    conn = sqlite3.connect(tmp)
+    built = False
     try:
-        # The temp file is private until the rename: a crash just loses it, so no journal, no fsync.
-        conn.execute("PRAGMA journal_mode=OFF")
-        conn.execute("PRAGMA synchronous=OFF")
-        create_schema(conn)
-        yield conn
-        conn.commit()
-        conn.close()
-        _fsync(tmp)
-        _publish(tmp, path, overwrite=overwrite)
-    except BaseException:
-        conn.close()
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _fsync(path: Path) -> None:
-    # synchronous=OFF skipped every fsync; do one now so the renamed file is complete on disk.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    try:
-        os.link(tmp, path)  # atomic and fails if the destination exists: no clobbering race
+        with atomic.staged_path(path, exclusive=not overwrite) as tmp:
+            conn = sqlite3.connect(tmp)
+            try:
+                # The file is private until the move (which fsyncs it): no journal, no fsync per write.
+                conn.execute("PRAGMA journal_mode=OFF")
+                conn.execute("PRAGMA synchronous=OFF")
+                create_schema(conn)
+                yield conn
+                conn.commit()
+            finally:
+                conn.close()
+            built = True
     except FileExistsError:
+        if not built:
+            raise  # raised by the caller's own code, not by the no-clobber move
         raise DatabaseWriteError(_exists_message(path)) from None
-    except OSError:
-        # Filesystems without hard links: check-then-rename (a tiny race, acceptable there).
-        if path.exists():
-            raise DatabaseWriteError(_exists_message(path)) from None
-        os.replace(tmp, path)
-        return
-    tmp.unlink()
 
 
 def table_row_counts(conn: sqlite3.Connection) -> dict[str, int]:
