@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from bench.common import BenchResult, format_results
+from plusultra_core import atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = {"n_symbols": 500, "n_days": 5000, "seed": 0}
@@ -108,9 +109,7 @@ def _child(module_name: str, kwargs_json: str, result_file: str) -> int:
               file=sys.stderr, flush=True)
     results = module.run(**kwargs)
     payload = [dataclasses.asdict(r) for r in results]
-    tmp = Path(result_file).with_suffix(".part")
-    tmp.write_text(json.dumps(payload, default=_jsonable))
-    os.replace(tmp, result_file)  # the parent never reads half a file
+    atomic.write_file(result_file, json.dumps(payload, default=_jsonable))  # the parent never reads half a file
     return 0
 
 
@@ -272,16 +271,10 @@ def render(outcomes: list[StageOutcome], facts: dict, quick: bool, notes: list[s
 
 
 def write_report(out_dir: Path, stem: str, markdown: str, payload: dict) -> tuple[Path, Path]:
-    """Write ``<stem>.md`` and ``<stem>.json`` atomically (temp name, then rename)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, text in ((".md", markdown), (".json", json.dumps(payload, indent=2, default=_jsonable))):
-        path = out_dir / f"{stem}{suffix}"
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths[0], paths[1]
+    """Write ``<stem>.md`` and ``<stem>.json`` atomically, both or neither (`plusultra_core.atomic`)."""
+    md, js = atomic.write_files({out_dir / f"{stem}.md": markdown,
+                                 out_dir / f"{stem}.json": json.dumps(payload, indent=2, default=_jsonable)})
+    return md, js
 
 
 def _prepare_database(names: list[str], stages: dict[str, Stage], quick: bool) -> list[str]:

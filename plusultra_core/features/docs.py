@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from plusultra_core import atomic
 from plusultra_core.features import DEFAULT_REGISTRY
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "features.md"
@@ -41,10 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     """Write the documentation file (path optional as the only argument)."""
     argv = sys.argv[1:] if argv is None else argv
     path = Path(argv[0]) if argv else DOC_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render())
-    tmp.replace(path)  # atomic: never a half-written doc
+    atomic.write_file(path, render())  # never a half-written doc
     print(f"wrote {path} ({len(DEFAULT_REGISTRY)} features)")
     return 0
 

@@ -70,23 +70,13 @@ def _print_day(day, rows, portfolio: dict, max_rows: int) -> None:
 
 
 def _write_out(frame, out: str) -> None:
-    import os
-    import tempfile
     from pathlib import Path
 
+    from plusultra_core import atomic
+
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        if target.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic.write_file(target, (lambda tmp: frame.to_parquet(tmp, index=False)) if target.suffix == ".parquet"
+                      else frame.to_csv(index=False))
 
 
 def _infer(args) -> int:
