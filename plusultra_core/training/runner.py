@@ -5,7 +5,8 @@ touch the file system only under ``cfg.output_dir``; without one they build it f
 database (`SQLiteMarketDataset.load_panel` -> `FeaturePipeline.transform_panel` ->
 `build_window_frame`). Each run seeds everything first, fits, restores the best weights by the
 monitored validation loss, re-validates them, scores the held-out test split, and writes
-``pretrained.pt`` / ``supervised.pt`` with a JSON sidecar (see `checkpoints`).
+``pretrained.pt`` / ``supervised.pt`` with a JSON sidecar (see `checkpoints`). Extra Lightning
+``callbacks`` (e.g. `epoch_metrics.EpochMetricsCallback`) let a caller watch the fit as it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import pytorch_lightning as pl
 import torch
 
 from plusultra_core.config import to_dict
@@ -126,14 +128,16 @@ def _sidecar(kind: str, cfg, model_cfg, names, frame, dm, metrics, parent=None, 
 
 
 def run_pretraining(cfg: PretrainConfig, frame: pd.DataFrame | None = None, *,
-                    feature_names: Sequence[str] | None = None) -> CheckpointInfo:
+                    feature_names: Sequence[str] | None = None,
+                    callbacks: Sequence[pl.Callback] = ()) -> CheckpointInfo:
     """Masked-reconstruction pretraining; writes ``<output_dir>/pretrained.pt`` (+ ``.json``)."""
     from plusultra_core.training.pretrain_module import MaskedTimeSeriesLightningModule
 
     frame, names = _resolve_frame(cfg.data, frame, feature_names)
     model_cfg = build_model_config(cfg.model)
     out_dir = Path(cfg.output_dir)
-    trainer = build_trainer(cfg.trainer, out_dir, gradient_clip_val=cfg.optim.grad_clip, name="pretrain")
+    trainer = build_trainer(cfg.trainer, out_dir, gradient_clip_val=cfg.optim.grad_clip, name="pretrain",
+                            callbacks=callbacks)
     dm = WindowDataModule.from_frame(frame, cfg.data, names, seed=cfg.trainer.seed)
     module = MaskedTimeSeriesLightningModule(model_cfg, cfg.model.architecture, len(names), cfg.masking,
                                              cfg.optim, horizon=cfg.data.horizon)
@@ -159,7 +163,8 @@ def _check_parent_features(path: str, names: Sequence[str]) -> None:
 
 
 def run_training(cfg: TrainConfig, frame: pd.DataFrame | None = None, *,
-                 feature_names: Sequence[str] | None = None) -> CheckpointInfo:
+                 feature_names: Sequence[str] | None = None,
+                 callbacks: Sequence[pl.Callback] = ()) -> CheckpointInfo:
     """Supervised trading fine-tune (warm-started from ``cfg.pretrained`` when set); writes
     ``<output_dir>/supervised.pt`` (+ ``.json``) with validation and test metrics."""
     from plusultra_core.training.supervised_module import SupervisedTradingModule
@@ -169,7 +174,8 @@ def run_training(cfg: TrainConfig, frame: pd.DataFrame | None = None, *,
     out_dir = Path(cfg.output_dir)
     if cfg.pretrained:
         _check_parent_features(cfg.pretrained, names)
-    trainer = build_trainer(cfg.trainer, out_dir, gradient_clip_val=cfg.optim.grad_clip, name="train")
+    trainer = build_trainer(cfg.trainer, out_dir, gradient_clip_val=cfg.optim.grad_clip, name="train",
+                            callbacks=callbacks)
     dm = WindowDataModule.from_frame(frame, cfg.data, names, seed=cfg.trainer.seed)
     module = SupervisedTradingModule(model_cfg, cfg.model.architecture, len(names), cfg.data.horizon,
                                      cfg.head, cfg.loss, cfg.optim,

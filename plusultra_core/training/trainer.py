@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -25,9 +26,10 @@ def seed_all(seed: int) -> None:
 
 
 def build_trainer(cfg: TrainerConfig, out_dir: str | Path, *, gradient_clip_val: float | None = None,
-                  name: str = "run") -> pl.Trainer:
+                  name: str = "run", callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
     """A Trainer writing logs under ``<out_dir>/<cfg.log_dir>/<name>`` and the best Lightning
-    checkpoint under ``<out_dir>/lightning/`` (see ``trainer.checkpoint_callback.best_model_path``)."""
+    checkpoint under ``<out_dir>/lightning/`` (see ``trainer.checkpoint_callback.best_model_path``).
+    ``callbacks`` (e.g. an `EpochMetricsCallback` reporting to the caller) join the recipe's own."""
     out_dir = Path(out_dir)
     if cfg.num_threads is not None:
         # small models on a shared CPU: extra intra-op threads spin-wait and can be 10x slower
@@ -36,17 +38,17 @@ def build_trainer(cfg: TrainerConfig, out_dir: str | Path, *, gradient_clip_val:
     checkpoint = ModelCheckpoint(dirpath=out_dir / "lightning", filename="best", monitor=cfg.monitor,
                                  mode=cfg.monitor_mode, save_top_k=1, save_weights_only=True,
                                  enable_version_counter=False)
-    callbacks: list = [checkpoint]
+    recipe: list = [checkpoint]
     if cfg.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode,
+        recipe.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode,
                                        patience=cfg.early_stopping_patience, check_finite=True))
     if cfg.progress_bar:
         if importlib.util.find_spec("rich") is not None:
             from pytorch_lightning.callbacks import RichProgressBar
-            callbacks.append(RichProgressBar(leave=False))
+            recipe.append(RichProgressBar(leave=False))
         else:
             from pytorch_lightning.callbacks import TQDMProgressBar
-            callbacks.append(TQDMProgressBar())
+            recipe.append(TQDMProgressBar())
     log_root = out_dir / cfg.log_dir
     loggers: list = [pl.loggers.CSVLogger(log_root, name=name)]
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is not None:
@@ -62,6 +64,6 @@ def build_trainer(cfg: TrainerConfig, out_dir: str | Path, *, gradient_clip_val:
         max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, precision=cfg.precision,
         accelerator=cfg.accelerator, devices=cfg.devices, deterministic=cfg.deterministic,
         gradient_clip_val=gradient_clip_val or None, gradient_clip_algorithm="norm",
-        callbacks=callbacks, logger=loggers, log_every_n_steps=cfg.log_every_n_steps,
+        callbacks=[*recipe, *callbacks], logger=loggers, log_every_n_steps=cfg.log_every_n_steps,
         enable_progress_bar=cfg.progress_bar, enable_model_summary=False,
         default_root_dir=str(out_dir), num_sanity_val_steps=0, **kwargs)
