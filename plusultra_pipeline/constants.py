@@ -17,6 +17,7 @@ STORE = "store"
 VALIDATED_BARS = "validated_bars"
 FEATURE_PANEL = "feature_panel"
 WINDOW_TENSORS = "window_tensors"
+TRAINING_SET = "training_set"
 PRETRAINED_CHECKPOINT = "pretrained_checkpoint"
 SUPERVISED_CHECKPOINT = "supervised_checkpoint"
 EVALUATION_REPORT = "evaluation_report"
@@ -24,5 +25,5 @@ LEADERBOARD = "leaderboard"
 INFERENCE_FRAMES = "inference_frames"
 
 # Bump when the history assets' logic changes: stored partitions built by older logic are then
-# stale (see incremental.logic_version) and Dagster shows the new code version.
+# stale in Dagster (its code version, see code_versions.history_code_version, changes).
 HISTORY_CODE_VERSION = "3"

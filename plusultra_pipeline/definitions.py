@@ -1,12 +1,21 @@
-"""The `Definitions` of plusultra (loaded by `dagster dev`, workspace.yaml and [tool.dagster])."""
+"""The `Definitions` of plusultra (loaded by `dagster dev`, workspace.yaml and [tool.dagster]).
+
+Partition ranges end at the database's last bar (`calendar.DataCalendar`), read when the
+definitions load: after new bars arrive, reload the code location (the CLI loads fresh
+definitions on every command).
+"""
 
 from dagster import Definitions
 
 from plusultra_pipeline.assets.evaluation import build_evaluation_assets
+from plusultra_pipeline.assets.history_stage import history_multi_asset
 from plusultra_pipeline.assets.features import build_feature_assets, lookback_periods
 from plusultra_pipeline.assets.inference import build_inference_assets
 from plusultra_pipeline.assets.ingest import build_ingest_assets
 from plusultra_pipeline.assets.training import build_training_assets
+from plusultra_pipeline.assets.training_set import build_training_set_asset
+from plusultra_pipeline.calendar import DataCalendar
+from plusultra_pipeline.code_versions import history_code_version
 from plusultra_pipeline.jobs import build_jobs
 from plusultra_pipeline.partitions import cutoff_partitions, history_partitions, trading_day_partitions
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
@@ -15,23 +24,27 @@ from plusultra_pipeline.sensors import build_sensors
 from plusultra_pipeline.settings import PipelineSettings, load_settings
 
 
-def build_definitions(settings: PipelineSettings | None = None) -> Definitions:
-    """Assemble assets, checks, jobs, schedules, sensors and resources for ``settings``."""
+def build_definitions(settings: PipelineSettings | None = None, calendar: DataCalendar | None = None) -> Definitions:
+    """Assemble assets, checks, jobs, schedules, sensors and resources for ``settings``, with
+    partitions bounded by ``calendar`` (default: read from the settings' database)."""
     settings = settings or load_settings()
-    history = history_partitions(settings.history)
-    cutoffs = cutoff_partitions(settings.training)
-    days = trading_day_partitions(settings.inference)
+    calendar = calendar or DataCalendar.read(settings.database_path)
+    history = history_partitions(settings.history, calendar)
+    cutoffs = cutoff_partitions(settings.training, calendar)
+    days = trading_day_partitions(settings.inference, calendar)
     jobs = build_jobs()
     lookback = lookback_periods(settings)
+    code_version = history_code_version(settings, lookback)
+    market_db, validated_bars = build_ingest_assets(settings, history, code_version)
     return Definitions(
-        assets=[*build_ingest_assets(settings, history, lookback),
-                *build_feature_assets(settings, history),
+        assets=[market_db, history_multi_asset([validated_bars, *build_feature_assets(settings, history, code_version)]),
+                build_training_set_asset(settings, cutoffs),
                 *build_training_assets(settings, cutoffs),
                 *build_evaluation_assets(settings, cutoffs),
-                build_inference_assets(settings, days)],
+                build_inference_assets(settings, days, cutoffs)],
         jobs=list(jobs.values()),
         schedules=build_schedules(settings, jobs, cutoffs, days),
-        sensors=build_sensors(settings, jobs, lookback, days),
+        sensors=build_sensors(settings, jobs, lookback, days, history.get_partitions_def_for_dimension("period")),
         resources={
             "market_db": MarketDatabase(path=str(settings.database_path),
                                         shard_mode=settings.sharding.mode,

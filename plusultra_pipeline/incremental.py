@@ -1,10 +1,11 @@
-"""Which history partitions a change in the SQLite file affects, and the few runs that redo them.
+"""The few single runs that rebuild the history partitions Dagster calls stale or missing.
 
-The store records, beside every `validated_bars` partition, the fingerprint of the source rows it
-was built from. Comparing those with the database's current fingerprints (one grouped query)
-gives the stale partitions; the lookback mapping adds the next period of each for the feature
-assets. The result is grouped into as few single runs as possible: one per period range ×
-contiguous block of shards.
+Dagster (`plusultra_pipeline.staleness`) says which partitions of each history asset are to do:
+a `validated_bars` partition whose `market_db` partition was observed with a new fingerprint,
+or any partition of an asset whose code version changed. Dagster judges only direct inputs,
+so the plan adds what a rebuilt partition will make stale in turn: the feature partitions whose
+lookback reads it (the next periods). The result is grouped into as few single runs as
+possible: one per period range × contiguous block of shards.
 
 With cross-sectional features selected, a stale partition changes the ranks of every shard in
 its period and the lookback periods after it: those feature partitions are all rebuilt, after
@@ -17,10 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-
-from plusultra_core.history import PartitionRef, shard_fingerprints
-from plusultra_pipeline.constants import FEATURE_PANEL, HISTORY_CODE_VERSION, VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_core.history import PartitionRef
+from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
 
 
 @dataclass(frozen=True)
@@ -38,30 +37,13 @@ class RunPlan:
                 "dagster/asset_partition_range_end": f"{self.period_range[1]}|{self.shard_range[1]}"}
 
 
-def logic_version(settings, lookback_periods: int) -> str:
-    """Hash of everything besides the source rows that decides a history partition's content."""
-    from plusultra_core.config import config_hash
-
-    return config_hash({"code": HISTORY_CODE_VERSION, "history": settings.history, "sharding": settings.sharding,
-                        "features": settings.features, "lookback_periods": lookback_periods})
-
-
-def stale_partitions(dataset, shard_of: dict[str, str], store, period: str, logic: str | None = None) -> list[PartitionRef]:
-    """Partitions whose source rows (or, given ``logic``, the logic version) differ from what
-    `validated_bars` last stored, or that were never stored."""
-    current = shard_fingerprints(dataset.partition_fingerprints(period), shard_of, period)
-    stale = []
-    for ref, fingerprint in current.items():
-        meta = (store.read_metadata(VALIDATED_BARS, ref.as_store_key()) or {}).get("metadata", {})
-        if meta.get("fingerprint") != fingerprint or (logic is not None and meta.get("logic_version") != logic):
-            stale.append(ref)
-    return sorted(stale, key=lambda r: (r.period, r.shard))
-
-
 def plan_runs(stale: list[PartitionRef], shard_order: list[str], period_order: list[str],
               lookback_periods: int = 1, materialized: set[PartitionRef] | None = None,
-              cross_sectional: bool = False) -> list[RunPlan]:
-    """Runs that rebuild ``stale`` partitions and every feature partition whose lookback reads them.
+              cross_sectional: bool = False, feature_roots: set[PartitionRef] = frozenset(),
+              tensor_roots: set[PartitionRef] = frozenset()) -> list[RunPlan]:
+    """Runs that rebuild ``stale`` partitions and every feature partition whose lookback reads them,
+    plus ``feature_roots`` / ``tensor_roots`` (partitions of the later assets that are to do on their
+    own, e.g. after a feature-code change).
 
     Following periods are only added when they were ``materialized`` before (``None``: assume
     all were), so a first full build does not create empty partitions past each symbol's data.
@@ -72,7 +54,7 @@ def plan_runs(stale: list[PartitionRef], shard_order: list[str], period_order: l
     materialized), never before the `validated_bars` runs of all stale partitions
     (`_cross_sectional_plans`).
     """
-    if not stale:
+    if not (stale or feature_roots or tensor_roots):
         return []
     stale_set = set(stale)
     pos = {p: i for i, p in enumerate(period_order)}
@@ -84,13 +66,17 @@ def plan_runs(stale: list[PartitionRef], shard_order: list[str], period_order: l
                 affected.setdefault(period_order[i + k], set()).update(shard_order if cross_sectional else [ref.shard])
     features = {PartitionRef(shard, per) for per, shards in affected.items() for shard in shards}
     features = {r for r in features if r in stale_set or materialized is None or r in materialized}
+    features |= set(feature_roots)
+    tensors_only = set(tensor_roots) - features - stale_set
     if cross_sectional:
-        return _cross_sectional_plans(stale_set, features, shard_order, period_order)
-    plans = []
-    for assets, refs in (((VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS), stale_set),
-                         ((FEATURE_PANEL, WINDOW_TENSORS), features - stale_set)):
-        plans.extend(_boxes(assets, refs, shard_order, period_order))
-    return sorted(plans, key=lambda p: (pos[p.period_range[0]], -len(p.assets)))
+        plans = _cross_sectional_plans(stale_set, features, shard_order, period_order)
+    else:
+        plans = []
+        for assets, refs in (((VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS), stale_set),
+                             ((FEATURE_PANEL, WINDOW_TENSORS), features - stale_set)):
+            plans.extend(_boxes(assets, refs, shard_order, period_order))
+        plans = sorted(plans, key=lambda p: (pos[p.period_range[0]], -len(p.assets)))
+    return plans + _boxes((WINDOW_TENSORS,), tensors_only, shard_order, period_order)
 
 
 def _cross_sectional_plans(stale: set[PartitionRef], features: set[PartitionRef], shard_order, period_order) -> list[RunPlan]:
@@ -103,6 +89,8 @@ def _cross_sectional_plans(stale: set[PartitionRef], features: set[PartitionRef]
     """
     pos = {p: i for i, p in enumerate(period_order)}
     by_period = lambda plans: sorted(plans, key=lambda p: pos[p.period_range[0]])  # noqa: E731
+    if not stale:
+        return by_period(_boxes((FEATURE_PANEL, WINDOW_TENSORS), features, shard_order, period_order))
     ingest = _boxes((VALIDATED_BARS,), stale, shard_order, period_order)
     options = []
     if len(ingest) == 1:  # preferred on a tie: each partition's bars and features in one run
@@ -149,46 +137,3 @@ def _boxes(assets, refs, shard_order, period_order) -> list[RunPlan]:
 def materialized_refs(store, asset: str = FEATURE_PANEL) -> set[PartitionRef]:
     """Partitions of ``asset`` present in the store."""
     return {PartitionRef(p["shard"], p["period"]) for p in store.list_partitions(asset)}
-
-
-def new_trading_days(dataset, store, stale: list[PartitionRef]) -> list[str]:
-    """Bar dates in the database after the newest date the store holds for the stale partitions.
-
-    These are the days whose inference frames a data change makes possible (new candles).
-    Corrections of old bars add no day.
-    """
-    if not stale:
-        return []
-    stored_last = _last_stored_bar(store, [r.as_store_key() for r in stale])
-    if stored_last is None:  # the change opened new partitions: compare with everything stored
-        stored_last = _last_stored_bar(store, store.list_partitions(VALIDATED_BARS))
-    _, db_last = dataset.date_range()
-    if stored_last is None:
-        return []
-    days = pd.bdate_range(pd.Timestamp(stored_last) + pd.Timedelta(days=1), db_last)
-    return [str(d.date()) for d in days]
-
-
-def _last_stored_bar(store, keys) -> str | None:
-    stored_last = None
-    for key in keys:
-        side = store.read_metadata(VALIDATED_BARS, key) or {}
-        for info in side.get("metadata", {}).get("validation", {}).values():
-            last = info.get("last")
-            if last and (stored_last is None or str(last) > stored_last):
-                stored_last = str(last)[:10]
-    return stored_last
-
-
-def plan_stale_history(dataset, shard_of: dict[str, str], store, settings, lookback_periods: int,
-                       shard_order: list[str], period_order: list[str]) -> tuple[list[PartitionRef], list[RunPlan]]:
-    """Stale partitions (source fingerprint or logic version changed) and the runs that rebuild
-    them; shared by the CLI runner and `market_db_sensor` so both decide alike."""
-    from plusultra_pipeline.assets.features import feature_pipeline
-
-    known = set(period_order)
-    stale = [r for r in stale_partitions(dataset, shard_of, store, settings.history.period,
-                                         logic_version(settings, lookback_periods)) if r.period in known]
-    plans = plan_runs(stale, shard_order, period_order, lookback_periods, materialized=materialized_refs(store),
-                      cross_sectional=bool(feature_pipeline(settings).cross_sectional))
-    return stale, plans

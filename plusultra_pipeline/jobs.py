@@ -8,8 +8,10 @@ from plusultra_pipeline.constants import (
     FEATURE_PANEL,
     INFERENCE_FRAMES,
     LEADERBOARD,
+    MARKET_DB,
     PRETRAINED_CHECKPOINT,
     SUPERVISED_CHECKPOINT,
+    TRAINING_SET,
     VALIDATED_BARS,
     WINDOW_TENSORS,
 )
@@ -20,9 +22,15 @@ TRAINING_ASSETS = (PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT)
 
 def build_jobs() -> dict:
     return {
+        "observe_market_db_job": define_asset_job(
+            "observe_market_db_job", selection=AssetSelection.assets(MARKET_DB),
+            description="Observe the SQLite file: record the fingerprint of every changed shard × period."),
         "history_job": define_asset_job(
             "history_job", selection=AssetSelection.assets(*HISTORY_ASSETS),
             description="Validated bars -> feature panel -> window tensors over a symbol × period range, as one run."),
+        "training_set_job": define_asset_job(
+            "training_set_job", selection=AssetSelection.assets(TRAINING_SET),
+            description="Refresh every cutoff's training-set manifest (reads sidecars only, no rows)."),
         "training_job": define_asset_job(
             "training_job", selection=AssetSelection.assets(*TRAINING_ASSETS),
             description="Pretrained then supervised checkpoint of one training cutoff."),

@@ -14,25 +14,42 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
+import pandas as pd
+
 from plusultra_core.data.periods import PERIODS
 from plusultra_core.errors import PartitionKeyError
+from plusultra_pipeline.calendar import DataCalendar
 from plusultra_pipeline.constants import PERIOD_DIM, SYMBOL_DIM, SYMBOLS_PARTITIONS
 from plusultra_pipeline.settings import HistoryConfig
 
 symbols_partitions = DynamicPartitionsDefinition(name=SYMBOLS_PARTITIONS)
 
 
-def period_partitions(history: HistoryConfig) -> TimeWindowPartitionsDefinition:
-    """Time windows at the history cadence; ``end_offset=1`` keeps the current, open period."""
+def _bounded(cron: str, start, fmt: str, calendar: DataCalendar, exclusions=None) -> TimeWindowPartitionsDefinition:
+    """Windows of ``cron`` from ``start`` up to and including the one holding the data's last bar
+    (none past it: a catalog after a complete run is complete). No data: no partitions."""
+    start = pd.Timestamp(start).to_pydatetime()
+    if calendar.last_bar is None or calendar.last_bar < pd.Timestamp(start):
+        return TimeWindowPartitionsDefinition(cron_schedule=cron, start=start, end=start, fmt=fmt)
+    open_ended = TimeWindowPartitionsDefinition(cron_schedule=cron, start=start, fmt=fmt, end_offset=1)
+    last = open_ended.get_partition_keys(current_time=calendar.last_bar.to_pydatetime())[-1]
+    end = open_ended.time_window_for_partition_key(last).end
+    # end_offset=1 keeps the open window of "now" (today's day, the current cutoff) as before;
+    # ``end`` caps every range at the data
+    return TimeWindowPartitionsDefinition(cron_schedule=cron, start=start, end=end, fmt=fmt, end_offset=1,
+                                          exclusions=[d.to_pydatetime() for d in exclusions or []] or None)
+
+
+def period_partitions(history: HistoryConfig, calendar: DataCalendar) -> TimeWindowPartitionsDefinition:
+    """Time windows at the history cadence, up to the period holding the last bar."""
     cron, fmt, _ = PERIODS[history.period]
-    return TimeWindowPartitionsDefinition(cron_schedule=cron, start=history.start, fmt=fmt,
-                                          end_offset=1)
+    return _bounded(cron, pd.Timestamp(history.start), fmt, calendar)
 
 
-def history_partitions(history: HistoryConfig) -> MultiPartitionsDefinition:
+def history_partitions(history: HistoryConfig, calendar: DataCalendar) -> MultiPartitionsDefinition:
     """symbol (dynamic, filled by a sensor from `assets`) x period."""
     return MultiPartitionsDefinition({SYMBOL_DIM: symbols_partitions,
-                                      PERIOD_DIM: period_partitions(history)})
+                                      PERIOD_DIM: period_partitions(history, calendar)})
 
 
 def lookback_mapping(periods: int = 1) -> MultiPartitionMapping:
@@ -63,20 +80,27 @@ def split_key(key) -> tuple[str, str]:
     return parts[1], parts[0]  # dimensions are ordered by name: period before symbol
 
 
-def make_key(shard: str, period: str) -> MultiPartitionKey:
-    return MultiPartitionKey({SYMBOL_DIM: shard, PERIOD_DIM: period})
+def history_key(shard: str, period: str) -> str:
+    """The string form of a history partition key (dimensions ordered by name: period|symbol)."""
+    return f"{period}|{shard}"
 
 
-def cutoff_partitions(training) -> TimeWindowPartitionsDefinition:
-    """One partition per training cutoff; partition ``C`` covers ``[C, next C)``, its fold's
-    out-of-sample period. ``end_offset=1`` exposes the current (open) period's cutoff."""
+def cutoff_partitions(training, calendar: DataCalendar) -> TimeWindowPartitionsDefinition:
+    """One partition per training cutoff up to the data's last bar; partition ``C`` covers
+    ``[C, next C)``, its fold's out-of-sample period."""
     from plusultra_pipeline.settings import CADENCES
 
-    return TimeWindowPartitionsDefinition(cron_schedule=CADENCES[training.cadence], start=training.first_cutoff,
-                                          fmt="%Y-%m-%d", end_offset=1)
+    return _bounded(CADENCES[training.cadence], training.first_cutoff, "%Y-%m-%d", calendar)
 
 
-def trading_day_partitions(inference) -> TimeWindowPartitionsDefinition:
-    """Weekday calendar (Mon-Fri) of inference days, including today's (``end_offset=1``)."""
-    return TimeWindowPartitionsDefinition(cron_schedule="0 0 * * 1-5", start=inference.first_day,
-                                          fmt="%Y-%m-%d", end_offset=1)
+def trading_day_partitions(inference, calendar: DataCalendar) -> TimeWindowPartitionsDefinition:
+    """The days the database has bars for, from ``inference.first_day`` to the last bar: weekdays
+    minus the weekdays without any bar (holidays are no partitions)."""
+    first = pd.Timestamp(inference.first_day)
+    return _bounded("0 0 * * 1-5", first, "%Y-%m-%d", calendar, exclusions=calendar.holidays(first))
+
+
+def serving_cutoff_mapping() -> TimeWindowPartitionMapping:
+    """Inference day ``D`` <- the cutoff whose window ``[C, next C)`` holds ``D``: the newest model
+    trained without ``D``'s data, and the one the fold of ``C`` scores on ``D``."""
+    return TimeWindowPartitionMapping()

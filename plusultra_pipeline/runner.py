@@ -8,6 +8,7 @@ shards). Re-running with nothing changed runs nothing.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +16,7 @@ import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
-from plusultra_pipeline.incremental import RunPlan, plan_stale_history
-from plusultra_pipeline.partitions import period_partitions
+from plusultra_pipeline.incremental import RunPlan
 from plusultra_pipeline.settings import PipelineSettings
 
 
@@ -50,20 +50,83 @@ def register_symbol_partitions(instance: DagsterInstance, defs) -> list[str]:
     return list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS))
 
 
+def observe_market_db(instance: DagsterInstance, defs) -> int:
+    """Observe `market_db` (an ordinary run of `observe_market_db_job`); return how many partitions
+    had a new or changed fingerprint."""
+    from dagster import DagsterEventType
+
+    result = defs.resolve_job_def("observe_market_db_job").execute_in_process(
+        instance=instance, run_config=log_config(), tags=cli_tags())
+    return sum(1 for e in result.all_events if e.event_type == DagsterEventType.ASSET_OBSERVATION)
+
+
+def history_roots(instance: DagsterInstance, defs, settings: PipelineSettings) -> tuple[list, set, set]:
+    """Partitions Dagster calls missing or stale: `validated_bars` among the partitions the
+    database has rows for, and the later history assets among the partitions already built."""
+    from plusultra_core.history import PartitionRef
+    from plusultra_pipeline.assets.ingest import observed_versions
+    from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
+    from plusultra_pipeline.partitions import split_key
+    from plusultra_pipeline.staleness import to_do
+
+    period_keys = set(history_period_keys(defs))
+    with_data = [k for k in observed_versions(instance) if split_key(k)[1] in period_keys]
+    refs = lambda keys: {PartitionRef(*split_key(k)) for k in keys}  # noqa: E731
+    bars = refs(to_do(instance, defs, VALIDATED_BARS, with_data))
+    built = [k for k in materialized_keys(instance, VALIDATED_BARS) if split_key(k)[1] in period_keys]
+    features = refs(to_do(instance, defs, FEATURE_PANEL, built))
+    tensors = refs(to_do(instance, defs, WINDOW_TENSORS, built))
+    return sorted(bars, key=lambda r: (r.period, r.shard)), features, tensors
+
+
 def plan_history(instance: DagsterInstance, defs, settings: PipelineSettings, lookback_periods: int) -> tuple[list, list[RunPlan]]:
-    """Stale partitions and the runs that would rebuild them (nothing is executed)."""
-    market_db = defs.resources["market_db"]
-    store = defs.resources["store"].store()
-    dataset = market_db.dataset()
-    shard_of = market_db.shard_map(dataset)
+    """Observe the database, then the stale partitions and the runs that would rebuild them
+    (nothing is built; an observation only records changed fingerprints)."""
+    from plusultra_pipeline.assets.features import feature_pipeline
+    from plusultra_pipeline.incremental import materialized_refs, plan_runs
+
     shard_order = register_symbol_partitions(instance, defs)
-    period_order = period_partitions(settings.history).get_partition_keys()
-    return plan_stale_history(dataset, shard_of, store, settings, lookback_periods, shard_order, period_order)
+    observe_market_db(instance, defs)
+    stale, features, tensors = history_roots(instance, defs, settings)
+    store = defs.resources["store"].store()
+    plans = plan_runs(stale, shard_order, history_period_keys(defs), lookback_periods,
+                      materialized=materialized_refs(store),
+                      cross_sectional=bool(feature_pipeline(settings).cross_sectional),
+                      feature_roots=features, tensor_roots=tensors)
+    return sorted(set(stale) | features | tensors, key=lambda r: (r.period, r.shard)), plans
+
+
+def materialized_keys(instance: DagsterInstance, asset: str) -> list[str]:
+    """Partition keys of ``asset`` with at least one materialisation in the instance."""
+    from dagster import AssetKey
+
+    return sorted(instance.get_materialized_partitions(AssetKey(asset)))
+
+
+def history_period_keys(defs) -> list[str]:
+    from dagster import AssetKey
+
+    from plusultra_pipeline.constants import PERIOD_DIM, VALIDATED_BARS
+
+    multi = defs.resolve_asset_graph().get(AssetKey(VALIDATED_BARS)).partitions_def
+    return multi.get_partitions_def_for_dimension(PERIOD_DIM).get_partition_keys()
+
+
+def partition_keys(defs, asset: str) -> list[str]:
+    """Every partition key of a time-partitioned asset (cutoffs, trading days) in these definitions."""
+    from dagster import AssetKey
+
+    return defs.resolve_asset_graph().get(AssetKey(asset)).partitions_def.get_partition_keys()
+
+
+def cli_tags() -> dict[str, str]:
+    """Tags naming where a run came from (shown in the UI's run list)."""
+    return {"plusultra/origin": "cli", "plusultra/command": " ".join(os.path.basename(a) for a in sys.argv[:2])}
 
 
 def materialize_history(instance: DagsterInstance, defs, settings: PipelineSettings,
                         lookback_periods: int, on_plan=None) -> HistoryRunReport:
-    """Execute the stale part of the history graph as single runs; raise if a run fails."""
+    """Execute the missing or stale part of the history graph as single runs; raise if a run fails."""
     stale, plans = plan_history(instance, defs, settings, lookback_periods)
     report = HistoryRunReport(plans=plans, stale=stale)
     report.run_ids = run_history_plans(instance, defs, plans, on_plan)
@@ -78,106 +141,56 @@ def run_history_plans(instance: DagsterInstance, defs, plans: list[RunPlan], on_
         if on_plan:
             on_plan(plan)
         selection = [AssetKey(a) for a in plan.assets]
-        result = job.execute_in_process(instance=instance, tags=plan.range_tags, run_config=log_config(),
+        result = job.execute_in_process(instance=instance, tags={**plan.range_tags, **cli_tags()}, run_config=log_config(),
                                         asset_selection=selection, raise_on_error=True)
         run_ids.append(result.run_id)
     return run_ids
 
 
 # --------------------------------------------------------------------------- the model half
-def _sidecar_or_none(path):
-    from plusultra_core.errors import CheckpointError
-    from plusultra_core.training.checkpoints import read_sidecar
+def refresh_training_sets(instance: DagsterInstance, defs) -> str | None:
+    """Materialise every cutoff's `training_set` manifest in one run (sidecars only, no rows)."""
+    from plusultra_pipeline.constants import TRAINING_SET
 
-    try:
-        return read_sidecar(path) if Path(path).is_file() else None
-    except CheckpointError:
-        return None
+    keys = partition_keys(defs, TRAINING_SET)
+    return run_partitioned(instance, defs, "training_set_job", keys, single_run=True)[0] if keys else None
 
 
-def stale_cutoffs(settings: PipelineSettings, cutoffs: list[str]) -> list[str]:
-    """Cutoffs where any seed's checkpoint is missing or was trained on other data or config."""
-    from plusultra_core.config import config_hash
-    from plusultra_core.data.store import ParquetStore
-    from plusultra_pipeline.assets.training import pretrain_config_for, train_config_for
-    from plusultra_pipeline.layout import checkpoint_path
-    from plusultra_pipeline.training_data import history_version, partitions_before
+def cutoffs_to_train(instance: DagsterInstance, defs, cutoffs: list[str]) -> dict[str, list[str]]:
+    """``cutoff -> assets`` to rebuild: both checkpoints when Dagster calls the pretrained one
+    missing or stale (the supervised one warm-starts from it), else the supervised one alone."""
+    from plusultra_pipeline.constants import PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT
+    from plusultra_pipeline.staleness import to_do
 
-    store = ParquetStore(settings.store_path)
-    out = []
-    for cutoff in cutoffs:
-        version = history_version(store, partitions_before(store, cutoff, settings.history.period))
-        current = True
-        for seed in settings.training.seeds:
-            for kind, cfg in (("pretrained", pretrain_config_for(settings, cutoff, seed)),
-                              ("supervised", train_config_for(settings, cutoff, seed))):
-                side = _sidecar_or_none(checkpoint_path(settings.store_path, kind, cutoff, seed))
-                if not side or side.get("data_version") != version or side.get("config_hash") != config_hash(cfg):
-                    current = False
-        if not current:
-            out.append(cutoff)
-    return out
+    pre = set(to_do(instance, defs, PRETRAINED_CHECKPOINT, cutoffs))
+    sup = set(to_do(instance, defs, SUPERVISED_CHECKPOINT, cutoffs))
+    return {c: [PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT] if c in pre else [SUPERVISED_CHECKPOINT]
+            for c in cutoffs if c in pre or c in sup}
 
 
-def _created(settings: PipelineSettings, cutoff: str) -> list:
-    """``created_at`` of every seed's supervised checkpoint of ``cutoff`` (None where missing)."""
-    from plusultra_pipeline.layout import checkpoint_paths
-
-    paths = checkpoint_paths(settings.store_path, "supervised", cutoff, settings.training.seeds)
-    return [(_sidecar_or_none(p) or {}).get("created_at") for p in paths]
-
-
-def stale_folds(settings: PipelineSettings, cutoffs: list[str]) -> list[str]:
-    """Cutoffs whose evaluation report is missing or older than any of their checkpoints."""
-    import json
-
-    from plusultra_pipeline.layout import LINEAGE_FILE, fold_dir
-
-    out = []
-    for cutoff in cutoffs:
-        created = _created(settings, cutoff)
-        marker = fold_dir(settings.store_path, cutoff) / LINEAGE_FILE
-        seen = json.loads(marker.read_text()) if marker.is_file() else {}
-        if None in created or seen.get("checkpoints_created_at") != created:
-            out.append(cutoff)
-    return out
-
-
-def stale_days(settings: PipelineSettings, days: list[str]) -> list[str]:
-    """Inference days without a frame, or whose frame came from other checkpoint versions."""
-    from plusultra_core.data.store import ParquetStore
-    from plusultra_pipeline.assets.inference import checkpoint_for_days
-    from plusultra_pipeline.constants import INFERENCE_FRAMES
-
-    store = ParquetStore(settings.store_path)
-    out = []
-    for cutoff, group in checkpoint_for_days(settings, [pd.Timestamp(d) for d in days]).items():
-        created = _created(settings, str(cutoff.date()))
-        for day in group:
-            meta = (store.read_metadata(INFERENCE_FRAMES, {"day": str(day.date())}) or {}).get("metadata", {})
-            if meta.get("checkpoints_created_at") != created:
-                out.append(str(day.date()))
-    return sorted(out)
-
-
-def run_partitioned(instance: DagsterInstance, defs, job_name: str, keys: list[str], *, single_run: bool):
-    """Execute ``job_name`` for ``keys``: one run over the range, or one run per key."""
+def run_partitioned(instance: DagsterInstance, defs, job_name: str, keys: list[str], *, single_run: bool,
+                    assets: list[str] | None = None):
+    """Execute ``job_name`` (or only its ``assets``) for ``keys``: one run over the range, or one
+    run per key."""
     job = defs.resolve_job_def(job_name)
+    selection = [AssetKey(a) for a in assets] if assets else None
     run_ids = []
     if not keys:
         return run_ids
     if single_run:
         tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
-        run_ids.append(job.execute_in_process(instance=instance, tags=tags, run_config=log_config()).run_id)
+        run_ids.append(job.execute_in_process(instance=instance, tags={**tags, **cli_tags()}, run_config=log_config(),
+                                              asset_selection=selection).run_id)
     else:
         for key in keys:
-            run_ids.append(job.execute_in_process(instance=instance, partition_key=key,
-                                                  run_config=log_config()).run_id)
+            run_ids.append(job.execute_in_process(instance=instance, partition_key=key, tags=cli_tags(),
+                                                  run_config=log_config(), asset_selection=selection).run_id)
     return run_ids
 
 
 def run_unpartitioned(instance: DagsterInstance, defs, job_name: str) -> str:
-    return defs.resolve_job_def(job_name).execute_in_process(instance=instance, run_config=log_config()).run_id
+    return defs.resolve_job_def(job_name).execute_in_process(instance=instance, run_config=log_config(),
+                                                             tags=cli_tags()).run_id
 
 
 def log_config() -> dict:
@@ -187,10 +200,10 @@ def log_config() -> dict:
     return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
-def keys_between(partitions_def, first: str, last: str) -> list[str]:
-    """Partition keys of ``partitions_def`` within ``[first, last]`` (as dates)."""
+def keys_between(keys: list[str], first: str, last: str) -> list[str]:
+    """The date-like ``keys`` within ``[first, last]``."""
     lo, hi = pd.Timestamp(first), pd.Timestamp(last)
-    return [k for k in partitions_def.get_partition_keys() if lo <= pd.Timestamp(k) <= hi]
+    return [k for k in keys if lo <= pd.Timestamp(k) <= hi]
 
 
 @dataclass
@@ -204,37 +217,36 @@ class GraphRunReport:
 
 def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSettings, lookback_periods: int,
                       cutoffs: list[str], days: list[str], say=print) -> GraphRunReport:
-    """Everything stale, in dependency order, as a handful of runs.
+    """Everything Dagster calls missing or stale, in dependency order, as a handful of runs.
 
-    History: single runs per box of partitions. Checkpoints and fold reports: one run per cutoff
-    (each is a model). Leaderboard: one run when any fold changed. Inference: one run over the
-    stale days. Nothing current is recomputed.
+    History: single runs per box of partitions. Training sets: one run over every cutoff (cheap).
+    Checkpoints and fold reports: one run per cutoff (each is a model). Leaderboard: one run when
+    any fold changed. Inference: one run over the days to do. Each stage asks Dagster after the
+    stage before it ran, since Dagster judges staleness by direct inputs.
     """
+    from plusultra_pipeline.constants import EVALUATION_REPORT, INFERENCE_FRAMES, LEADERBOARD
+    from plusultra_pipeline.staleness import to_do
+
     history = materialize_history(instance, defs, settings, lookback_periods,
                                   on_plan=lambda p: say(f"history: {','.join(p.assets)} "
                                                         f"{p.period_range[0]}..{p.period_range[1]} × "
                                                         f"{p.shard_range[0]}..{p.shard_range[1]}"))
     report = GraphRunReport(history=history)
-    for cutoff in stale_cutoffs(settings, cutoffs):
-        say(f"training: cutoff {cutoff} (pretrain -> supervised)")
-        run_partitioned(instance, defs, "training_job", [cutoff], single_run=False)
+    refresh_training_sets(instance, defs)
+    for cutoff, assets in cutoffs_to_train(instance, defs, cutoffs).items():
+        say(f"training: cutoff {cutoff} ({' -> '.join(a.split('_')[0] for a in assets)})")
+        run_partitioned(instance, defs, "training_job", [cutoff], single_run=False, assets=assets)
         report.trained.append(cutoff)
-    for cutoff in stale_folds(settings, cutoffs):
+    for cutoff in to_do(instance, defs, EVALUATION_REPORT, cutoffs):
         say(f"evaluation: fold {cutoff} out-of-sample vs baselines")
         run_partitioned(instance, defs, "evaluation_job", [cutoff], single_run=False)
         report.evaluated.append(cutoff)
-    if report.evaluated or not leaderboard_exists(settings):
+    if report.evaluated or to_do(instance, defs, LEADERBOARD):
         say("leaderboard: joining the folds' out-of-sample records")
         report.leaderboard_run = run_unpartitioned(instance, defs, "leaderboard_job")
-    stale = stale_days(settings, days)
+    stale = to_do(instance, defs, INFERENCE_FRAMES, days)
     if stale:
         say(f"inference: {len(stale)} trading days {stale[0]}..{stale[-1]} in one run")
         run_partitioned(instance, defs, "inference_job", stale, single_run=True)
         report.inferred = stale
     return report
-
-
-def leaderboard_exists(settings: PipelineSettings) -> bool:
-    from plusultra_pipeline.layout import leaderboard_dir
-
-    return any(leaderboard_dir(settings.store_path).glob("*.md"))

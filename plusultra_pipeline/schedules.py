@@ -1,7 +1,10 @@
-"""Schedules: retraining at every cutoff, daily inference after the close. Both default to stopped."""
+"""Schedules: retraining at every cutoff, evaluation of the fold just ended, daily inference after
+the close. All default to stopped; each skips with its reason when the data holds nothing new
+(partitions end at the database's last bar, so a schedule never asks for days it lacks)."""
 
 import pandas as pd
 from dagster import (
+    AssetKey,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleEvaluationContext,
@@ -9,6 +12,7 @@ from dagster import (
     schedule,
 )
 
+from plusultra_pipeline.constants import EVALUATION_REPORT, INFERENCE_FRAMES, SUPERVISED_CHECKPOINT
 from plusultra_pipeline.settings import CADENCES, PipelineSettings
 
 
@@ -19,38 +23,47 @@ def _at_hour(cron: str, hour: int) -> str:
     return " ".join(parts)
 
 
+def _due(partitions_def, when) -> list[str]:
+    """Partition keys on or before the tick's date (the definitions already end at the data)."""
+    return [k for k in partitions_def.get_partition_keys() if pd.Timestamp(k) <= pd.Timestamp(when.date())]
+
+
+def _request(context: ScheduleEvaluationContext, asset: str, key: str, run_key: str, what: str):
+    """A run for ``asset[key]``, or a skip saying the newest partition the data allows is done."""
+    if key in context.instance.get_materialized_partitions(AssetKey(asset)):
+        return SkipReason(f"nothing new in the data: {asset}[{key}] is already materialised ({what})")
+    return RunRequest(run_key=run_key, partition_key=key)
+
+
 def build_schedules(settings: PipelineSettings, jobs: dict, cutoffs_def, days_def):
     @schedule(name="retraining_schedule", job=jobs["training_job"],
               cron_schedule=_at_hour(CADENCES[settings.training.cadence], 6),
               default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
-              description="At every cutoff: train the new cutoff's checkpoints.")
+              description="At every cutoff: train the newest cutoff the data reaches.")
     def retraining_schedule(context: ScheduleEvaluationContext):
-        when = context.scheduled_execution_time
-        keys = cutoffs_def.get_partition_keys(current_time=when)
-        due = [k for k in keys if pd.Timestamp(k) <= pd.Timestamp(when.date())]
+        due = _due(cutoffs_def, context.scheduled_execution_time)
         if not due:
-            return SkipReason(f"no cutoff on or before {when.date()}")
-        return RunRequest(run_key=f"train-{due[-1]}", partition_key=due[-1])
+            return SkipReason(f"no cutoff on or before {context.scheduled_execution_time.date()} within the data")
+        return _request(context, SUPERVISED_CHECKPOINT, due[-1], f"train-{due[-1]}", "no newer cutoff in the data")
 
     @schedule(name="evaluation_schedule", job=jobs["evaluation_job"],
               cron_schedule=_at_hour(CADENCES[settings.training.cadence], 7),
               default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
               description="At every cutoff: evaluate the fold that has just ended (the previous cutoff).")
     def evaluation_schedule(context: ScheduleEvaluationContext):
-        when = context.scheduled_execution_time
-        keys = [k for k in cutoffs_def.get_partition_keys(current_time=when) if pd.Timestamp(k) <= pd.Timestamp(when.date())]
-        if len(keys) < 2:
-            return SkipReason("no completed fold yet")
-        return RunRequest(run_key=f"evaluate-{keys[-2]}", partition_key=keys[-2])
+        due = _due(cutoffs_def, context.scheduled_execution_time)
+        if len(due) < 2:
+            return SkipReason("no completed fold within the data yet")
+        return _request(context, EVALUATION_REPORT, due[-2], f"evaluate-{due[-2]}", "no newer completed fold")
 
     @schedule(name="daily_inference_schedule", job=jobs["inference_job"],
               cron_schedule=f"0 {settings.inference.schedule_hour_utc} * * 1-5",
               default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
-              description="Weekdays after the close: inference frames for the day.")
+              description="Weekdays after the close: inference frames for the newest trading day in the data.")
     def daily_inference_schedule(context: ScheduleEvaluationContext):
-        day = str(context.scheduled_execution_time.date())
-        if day not in set(days_def.get_partition_keys(current_time=context.scheduled_execution_time)):
-            return SkipReason(f"{day} is not an inference partition")
-        return RunRequest(run_key=f"infer-{day}", partition_key=day)
+        due = _due(days_def, context.scheduled_execution_time)
+        if not due:
+            return SkipReason("no trading day with bars on or before this tick")
+        return _request(context, INFERENCE_FRAMES, due[-1], f"infer-{due[-1]}", "no newer trading day has bars")
 
     return [retraining_schedule, evaluation_schedule, daily_inference_schedule]

@@ -3,13 +3,12 @@
 A checkpoint at cutoff ``C`` reads every shard × period that starts before ``C`` in ONE DuckDB
 query (``timestamp < C``, and ``>= C - rolling_years`` for a rolling window), then drops each
 symbol's last ``purge_bars`` rows; `plusultra_core.walkforward.cutoff_split` then says where the
-fit ends and the validation slice begins. The data version
-recorded for lineage hashes the `validated_bars` fingerprints of exactly the partitions read.
+fit ends and the validation slice begins. The data version recorded for lineage hashes the
+content versions of exactly the partitions read; it is the cutoff's `training_set` data version.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -19,14 +18,14 @@ from plusultra_core.errors import PlusUltraError
 from plusultra_core.history import STORE_DIMS
 from plusultra_core.training.checkpoints import feature_hash
 from plusultra_core.walkforward import CutoffSplit, CutoffWindow, cutoff_split, last_train_time, training_frame
-from plusultra_pipeline.constants import VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_pipeline.constants import WINDOW_TENSORS
 
 
 @dataclass
 class TrainingData:
     frame: pd.DataFrame          # window frame rows the cutoff's models may see
     feature_names: list[str]
-    data_version: str            # hash of the source fingerprints of the partitions read
+    data_version: str            # combined content version of the partitions read (= training_set's)
     partitions: int
     train_start: pd.Timestamp | None
     train_end: pd.Timestamp | None   # last bar any model of the cutoff sees (after the purge)
@@ -68,13 +67,16 @@ def partitions_before(store, cutoff, period: str) -> list[dict]:
 
 
 def history_version(store, parts: list[dict]) -> str:
-    """Hash of the source fingerprints (from `validated_bars` sidecars) of ``parts``: the data
-    version a checkpoint trained on them records, cheap to recompute without reading any rows."""
-    prints = []
+    """Combined content version of the window-tensor partitions ``parts`` (their data versions,
+    recorded in the store's sidecars at write time): the data version of a cutoff's training set,
+    cheap to recompute without reading any rows."""
+    from plusultra_pipeline.events import digest
+
+    versions = []
     for p in sorted(parts, key=lambda p: (p["shard"], p["period"])):
-        side = store.read_metadata(VALIDATED_BARS, p) or {}
-        prints.append(f"{p['shard']}/{p['period']}={side.get('metadata', {}).get('fingerprint')}")
-    return hashlib.sha256("|".join(prints).encode()).hexdigest()[:16]
+        side = store.read_metadata(WINDOW_TENSORS, p) or {}
+        versions.append(f"{p['shard']}/{p['period']}={side.get('metadata', {}).get('data_version')}")
+    return digest(versions)
 
 
 def load_frame_until(store, end_exclusive, period: str) -> tuple[pd.DataFrame, list[str]]:

@@ -123,6 +123,15 @@ class SQLiteMarketDataset:
                                       f"max(TRY_CAST(timestamp AS TIMESTAMP)) FROM {MARKET}.{SERIES}").fetchone()
         return pd.Timestamp(lo), pd.Timestamp(hi)
 
+    def trading_days(self) -> pd.DatetimeIndex:
+        """Sorted dates on which any tradable symbol has a bar: the market's own calendar
+        (holidays are absent because nothing traded), one grouped query."""
+        rows = self._duck().execute(
+            f"SELECT DISTINCT CAST(TRY_CAST(timestamp AS TIMESTAMP) AS DATE) AS d FROM {MARKET}.{SERIES} "
+            f"WHERE symbol IN (SELECT unnest(?::VARCHAR[])) AND TRY_CAST(timestamp AS TIMESTAMP) IS NOT NULL "
+            f"ORDER BY d", [self.symbols()]).fetchall()
+        return pd.DatetimeIndex([pd.Timestamp(r[0]) for r in rows], name="day")
+
     def benchmark_returns(self, name: str | None = None) -> pd.Series:
         """Daily simple returns of one ``benchmarks`` series (default: the first by name), indexed by
         timestamp and named after it; an empty Series when the table has no rows.

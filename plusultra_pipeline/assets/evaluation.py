@@ -12,13 +12,18 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     AssetIn,
     BackfillPolicy,
+    DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
     Nothing,
+    TimeWindowPartitionMapping,
     asset,
 )
 
@@ -28,8 +33,10 @@ from plusultra_pipeline.constants import (
     EVALUATION_REPORT,
     LEADERBOARD,
     SUPERVISED_CHECKPOINT,
-    WINDOW_TENSORS,
+    TRAINING_SET,
 )
+from plusultra_pipeline.code_versions import evaluation_code_version
+from plusultra_pipeline.events import file_version
 from plusultra_pipeline.layout import (LINEAGE_FILE, FOLD_DATA, checkpoint_paths, fold_dir, fold_dirs,
                                        leaderboard_dir, trials_dir)
 from plusultra_pipeline.metadata import table
@@ -37,6 +44,7 @@ from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 from plusultra_pipeline.training_data import load_frame_until
 
+COVERAGE_CHECK = "fold_coverage"
 # Calendar days read after a fold's end so its last decision has its next bar (holidays included).
 OUTCOME_PADDING_DAYS = 20
 
@@ -135,16 +143,32 @@ def _numbers(summary) -> dict:
     return {f"{k}": round(float(row[k]), 4) for k in keys if k in row and pd.notna(row[k])}
 
 
+def coverage_check(coverage: dict) -> AssetCheckResult:
+    """A fold passes when every decision day with a next bar was scored (and there are any)."""
+    days = int(coverage.get("decision_days", 0))
+    scored, no_next = int(coverage.get("scored_days", 0)), int(coverage.get("unscored_days_no_next_bar", 0))
+    no_model = int(coverage.get("unscored_days_no_model_position", 0))
+    return AssetCheckResult(check_name=COVERAGE_CHECK, passed=days > 0 and no_model == 0 and scored + no_next == days,
+                            metadata={"decision_days": days, "scored_days": scored,
+                                      "unscored_no_next_bar": no_next, "unscored_no_model_position": no_model,
+                                      "examples": MetadataValue.text(str(coverage.get("unscored_day_examples") or "none"))})
+
+
 def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
     @asset(
         name=EVALUATION_REPORT,
         partitions_def=cutoffs_def,
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
-        ins={SUPERVISED_CHECKPOINT: AssetIn(dagster_type=Nothing),
-             WINDOW_TENSORS: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing)},
+        # the fold scores [C, next C) plus the first bars after it: the training sets of C and the
+        # next two cutoffs hold every partition it reads
+        deps=[SUPERVISED_CHECKPOINT,
+              AssetDep(TRAINING_SET, partition_mapping=TimeWindowPartitionMapping(start_offset=0, end_offset=2))],
         group_name=EVALUATION_GROUP,
-        code_version="2",
+        code_version=evaluation_code_version(settings),
         kinds={"pandas", "matplotlib"},
+        check_specs=[AssetCheckSpec(COVERAGE_CHECK, asset=EVALUATION_REPORT, partitions_def=cutoffs_def,
+                                    description="Every decision day of the fold is scored, except days the data "
+                                                "has no next bar for (the end of the data).")],
     )
     def evaluation_report(context: AssetExecutionContext, store: PartitionStore, market_db: MarketDatabase):
         """Out-of-sample fold report: every seed's model and their ensemble from the cutoff to the next one, net of costs, beside baselines."""
@@ -168,7 +192,8 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
                    "oos_period": [cutoff, next_cutoff]}
         write_files_atomically({out / LINEAGE_FILE: text_writer(json.dumps(lineage, indent=2, default=str))})
         context.log.info(summary.verdict)
-        return MaterializeResult(metadata={
+        coverage = result.info.get("coverage", {})
+        yield MaterializeResult(metadata={
             "verdict": MetadataValue.text(summary.verdict),
             **_numbers(summary),
             "oos_period": f"{cutoff} .. {next_cutoff} (exclusive)",
@@ -180,13 +205,14 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
             "report": MetadataValue.md(fold_markdown(result, title, summary=summary, image=files.png_uri)),
             "report_path": MetadataValue.path(str(files.markdown)),
             "html_path": MetadataValue.path(str(files.html)),
-        })
+        }, data_version=DataVersion(file_version(sorted((out / FOLD_DATA).glob("*")))))
+        yield coverage_check(coverage)
 
     @asset(
         name=LEADERBOARD,
         ins={EVALUATION_REPORT: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing)},
         group_name=EVALUATION_GROUP,
-        code_version="2",
+        code_version=evaluation_code_version(settings),
         kinds={"pandas", "matplotlib"},
     )
     def leaderboard(context: AssetExecutionContext, market_db: MarketDatabase):

@@ -6,22 +6,21 @@ import math
 import numpy as np
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
-    AssetIn,
-    BackfillPolicy,
-    MaterializeResult,
+    AssetSpec,
+    Failure,
     MetadataValue,
-    Nothing,
-    asset,
 )
 
 from plusultra_core.data.periods import PERIODS
 from plusultra_core.history import PartitionRef, feature_frame, read_partitions, shard_fingerprints, split_partitions, to_store_frame
-from plusultra_pipeline.constants import HISTORY_CODE_VERSION, FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
-from plusultra_pipeline.metadata import date_range, table
+from plusultra_pipeline.constants import FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_pipeline.assets.history_stage import HistoryStage
+from plusultra_pipeline.events import digest, event_pointer, frame_version, partition_check, partition_materialization
+from plusultra_pipeline.metadata import date_range
 from plusultra_pipeline.partitions import lookback_mapping, split_key, universe_lookback_mapping
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
@@ -54,10 +53,6 @@ def lookback_periods(settings: PipelineSettings) -> int:
     return max(1, math.ceil((feature_pipeline(settings).max_lookback + 1) / rows_per_period))
 
 
-def _refs(context: AssetExecutionContext) -> list[PartitionRef]:
-    return [PartitionRef(*split_key(k)) for k in context.partition_keys]
-
-
 def _read(store, asset_name: str, refs) -> pd.DataFrame:
     """Stored partitions among ``refs`` of ``asset_name`` in one DuckDB query, (timestamp, symbol) index."""
     return read_partitions(store, asset_name, [r for r in refs if store.exists(asset_name, r.as_store_key())])
@@ -83,24 +78,29 @@ def nan_ratios_after_warmup(features: pd.DataFrame) -> pd.Series:
     return (missing / counted.where(counted > 0)).fillna(1.0)
 
 
-def build_feature_assets(settings: PipelineSettings, partitions_def):
+def _upstream_version(store, asset_name: str, refs) -> str:
+    """Combined data version of the upstream partitions a range read (from the store's sidecars)."""
+    versions = [f"{r.shard}/{r.period}={(store.read_metadata(asset_name, r.as_store_key()) or {}).get('metadata', {}).get('data_version')}"
+                for r in sorted(refs, key=lambda r: (r.shard, r.period))]
+    return digest(versions)
+
+
+def build_feature_assets(settings: PipelineSettings, partitions_def, code_version: str):
     period = settings.history.period
 
-    @asset(
-        name=FEATURE_PANEL,
-        partitions_def=partitions_def,
-        backfill_policy=BackfillPolicy.single_run(),
-        ins={VALIDATED_BARS: AssetIn(partition_mapping=bars_mapping(settings), dagster_type=Nothing)},
-        group_name=FEATURES_GROUP,
-        code_version=HISTORY_CODE_VERSION,
-        kinds={"numpy", "parquet"},
-        check_specs=[AssetCheckSpec(NAN_CHECK, asset=FEATURE_PANEL,
-                                    description="Share of NaN/inf per feature after each symbol's warm-up "
-                                                f"stays below features.max_nan_ratio ({settings.features.max_nan_ratio}).")],
-    )
+    panel_spec = AssetSpec(FEATURE_PANEL, partitions_def=partitions_def, group_name=FEATURES_GROUP,
+                           deps=[AssetDep(VALIDATED_BARS, partition_mapping=bars_mapping(settings))],
+                           code_version=code_version, kinds={"numpy", "parquet"},
+                           description="Causal features (FeatureRegistry) per symbol × period with the previous "
+                                       "periods as lookback; cross-sectional ranks across every tradable symbol.")
+    panel_checks = [AssetCheckSpec(NAN_CHECK, asset=FEATURE_PANEL, partitions_def=partitions_def,
+                                   description="Share of NaN/inf per feature after each symbol's warm-up "
+                                               f"stays below features.max_nan_ratio ({settings.features.max_nan_ratio}).")]
+
     def feature_panel(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
-        """Causal features (FeatureRegistry) per symbol × period with the previous periods as lookback; cross-sectional ranks across every tradable symbol."""
-        refs = _refs(context)
+        keys = list(context.partition_keys)
+        refs = [PartitionRef(*split_key(k)) for k in keys]
+        pointer = event_pointer(context.instance)
         upstream = [PartitionRef(*split_key(k)) for k in context.asset_partition_keys_for_input(VALIDATED_BARS)]
         store_ = store.store()
         dataset = market_db.dataset()
@@ -112,72 +112,72 @@ def build_feature_assets(settings: PipelineSettings, partitions_def):
         # same columns in every partition, whatever this range's inputs allowed to compute
         features = features.reindex(columns=columns)
         parts = split_partitions(features, shard_of, period, keep=set(refs))
-        for ref in refs:
-            frame = parts.get(ref, features.iloc[:0])
-            store_.write(FEATURE_PANEL, ref.as_store_key(), to_store_frame(frame),
-                         metadata={"features": columns, "rows": len(frame)})
-        own = pd.concat(list(parts.values())) if parts else features.iloc[:0]
-        ratios = nan_ratios_after_warmup(own) if len(own) else pd.Series(dtype=float)
-        worst = ratios[ratios > settings.features.max_nan_ratio]
-        yield MaterializeResult(metadata={
-            "rows": len(own),
-            "partitions": len(refs),
-            "lookback_partitions_read": read.partitions,
-            "universe_partitions_read": read.universe_partitions,
-            "universe_symbols": read.universe_symbols,
-            "date_range": date_range(own),
-            "features": len(columns),
-            "skipped_features": MetadataValue.json([{"feature": n, "missing": m} for n, m in pipeline.skipped.items()]),
-            "feature_table": MetadataValue.md(pipeline.describe()),
-            "store_path": MetadataValue.path(f"{store_.root}/{FEATURE_PANEL}"),
-        })
-        yield AssetCheckResult(check_name=NAN_CHECK, passed=worst.empty, severity=AssetCheckSeverity.WARN,
-                               metadata={"max_ratio": float(ratios.max()) if len(ratios) else 0.0,
-                                         "nan_ratios": table(ratios.rename("nan_ratio").rename_axis("feature").reset_index())})
+        inputs = {VALIDATED_BARS: _upstream_version(store_, VALIDATED_BARS, [r for r in upstream if r in with_data])}
+        limit = settings.features.max_nan_ratio
+        for key, ref in zip(keys, refs):
+            part = parts.get(ref, features.iloc[:0])
+            frame = to_store_frame(part)
+            version = frame_version(frame)
+            stored = store_.write(FEATURE_PANEL, ref.as_store_key(), frame,
+                                  metadata={"features": columns, "rows": len(frame), "data_version": version})
+            ratios = nan_ratios_after_warmup(part) if len(part) else pd.Series(dtype=float)
+            worst = ratios[ratios > limit]
+            yield partition_materialization(FEATURE_PANEL, key, version, code_version, inputs, pointer, {
+                "rows": len(frame), "features": len(columns), "date_range": date_range(part),
+                "symbols": MetadataValue.text(", ".join(sorted(set(part.index.get_level_values("symbol"))))),
+                "max_nan_ratio": round(float(ratios.max()), 6) if len(ratios) else 0.0,
+                "path": MetadataValue.path(str(stored.path))})
+            yield partition_check(FEATURE_PANEL, NAN_CHECK, key, worst.empty, {
+                "max_ratio": round(float(ratios.max()), 6) if len(ratios) else 0.0,
+                "over_limit": MetadataValue.text(", ".join(f"{n}={r:.3f}" for n, r in worst.items()) or "none")},
+                severity=AssetCheckSeverity.WARN)
+        context.log.info(f"feature_panel: {len(keys)} partitions, {len(columns)} features; read "
+                         f"{read.partitions} lookback partitions and {read.universe_partitions} universe partitions "
+                         f"({read.universe_symbols} symbols); skipped features: {dict(pipeline.skipped) or 'none'}")
 
-    @asset(
-        name=WINDOW_TENSORS,
-        partitions_def=partitions_def,
-        backfill_policy=BackfillPolicy.single_run(),
-        ins={FEATURE_PANEL: AssetIn(dagster_type=Nothing)},
-        group_name=FEATURES_GROUP,
-        code_version=HISTORY_CODE_VERSION,
-        kinds={"numpy", "parquet"},
-        check_specs=[AssetCheckSpec(FINITE_CHECK, asset=WINDOW_TENSORS, blocking=True,
-                                    description="Every stored float32 input is finite (non-finite inputs are zeroed and their rows "
-                                                "marked invalid) and the return is finite on every valid row.")],
-    )
+    tensors_spec = AssetSpec(WINDOW_TENSORS, partitions_def=partitions_def, group_name=FEATURES_GROUP,
+                             deps=[FEATURE_PANEL], code_version=code_version, kinds={"numpy", "parquet"},
+                             description="Float32 feature rows + 1-day returns + validity mask per symbol × period, "
+                                         "ready for zero-copy windowing.")
+    tensors_checks = [AssetCheckSpec(FINITE_CHECK, asset=WINDOW_TENSORS, blocking=True, partitions_def=partitions_def,
+                                     description="Every stored float32 input is finite (non-finite inputs are zeroed and "
+                                                 "their rows marked invalid) and the return is finite on every valid row.")]
+
     def window_tensors(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
-        """Float32 feature rows + 1-day returns + validity mask per symbol × period, ready for zero-copy windowing."""
         from plusultra_core.windows import build_window_frame
 
-        refs = _refs(context)
+        keys = list(context.partition_keys)
+        refs = [PartitionRef(*split_key(k)) for k in keys]
+        pointer = event_pointer(context.instance)
         store_ = store.store()
         features = _read(store_, FEATURE_PANEL, refs)
-        names = [c for c in features.columns]
+        names = list(features.columns)
         frame = build_window_frame(features, names)
         indexed = frame.set_index(["timestamp", "symbol"])
         parts = split_partitions(indexed, market_db.shard_map(), period, keep=set(refs))
-        for ref in refs:
-            part = parts.get(ref, indexed.iloc[:0])
-            store_.write(WINDOW_TENSORS, ref.as_store_key(), part.reset_index(),
-                         metadata={"features": names, "rows": len(part)})
         inputs = [n for n in names if n != RETURN_COLUMN]
-        values = frame[inputs].to_numpy(dtype=np.float32)
-        # inputs are always finite (non-finite -> 0, row invalid); the return is finite wherever valid
-        finite = bool(np.isfinite(values).all()) and bool(np.isfinite(frame.loc[frame["valid"], RETURN_COLUMN]).all())
-        valid_ratio = float(frame["valid"].mean()) if len(frame) else 0.0
-        yield MaterializeResult(metadata={
-            "rows": len(frame),
-            "partitions": len(refs),
-            "features": len(names),
-            "valid_ratio": valid_ratio,
-            "array_bytes": int(values.nbytes),
-            "date_range": date_range(indexed),
-            "store_path": MetadataValue.path(f"{store_.root}/{WINDOW_TENSORS}"),
-        })
-        yield AssetCheckResult(check_name=FINITE_CHECK, passed=finite,
-                               metadata={"valid_ratio": valid_ratio, "rows": len(frame)})
+        failed = []
+        for key, ref in zip(keys, refs):
+            part = parts.get(ref, indexed.iloc[:0]).reset_index()
+            version = frame_version(part)
+            stored = store_.write(WINDOW_TENSORS, ref.as_store_key(), part,
+                                  metadata={"features": names, "rows": len(part), "data_version": version})
+            values = part[inputs].to_numpy(dtype=np.float32)
+            valid = part["valid"].to_numpy(bool) if len(part) else np.zeros(0, bool)
+            # inputs are always finite (non-finite -> 0, row invalid); the return is finite wherever valid
+            finite = bool(np.isfinite(values).all()) and bool(np.isfinite(part.loc[valid, RETURN_COLUMN]).all())
+            valid_ratio = round(float(valid.mean()), 6) if len(part) else 0.0
+            yield partition_materialization(WINDOW_TENSORS, key, version, code_version,
+                                            {FEATURE_PANEL: _upstream_version(store_, FEATURE_PANEL, [ref])}, pointer, {
+                "rows": len(part), "features": len(names), "valid_ratio": valid_ratio,
+                "array_bytes": int(values.nbytes), "date_range": date_range(parts.get(ref, indexed.iloc[:0])),
+                "path": MetadataValue.path(str(stored.path))})
+            yield partition_check(WINDOW_TENSORS, FINITE_CHECK, key, finite, {"valid_ratio": valid_ratio, "rows": len(part)})
+            if not finite:
+                failed.append(key)
+        if failed:  # blocking: nothing downstream may train on non-finite inputs
+            raise Failure(description=f"window_tensors: non-finite values in {len(failed)} partition(s): {failed[:5]}")
 
-    return feature_panel, window_tensors
+    return (HistoryStage(panel_spec, panel_checks, feature_panel),
+            HistoryStage(tensors_spec, tensors_checks, window_tensors))
 

@@ -1,29 +1,33 @@
-"""Ingest group: the SQLite file as an observable source, and the validated extract."""
+"""Ingest group: the SQLite file as an observed source, and the validated extract.
 
-
-import hashlib
+`market_db` is partitioned like the history (shard × period): its data version per partition is
+the fingerprint of that partition's source rows, so one changed symbol-year marks exactly its
+`validated_bars` partition stale. An observation records only partitions whose fingerprint
+changed (an unchanged database adds no event and marks nothing stale).
+"""
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    BackfillPolicy,
-    DataVersion,
+    AssetKey,
+    AssetSpec,
+    DagsterEventType,
+    DataVersionsByPartition,
     Failure,
-    MaterializeResult,
     MetadataValue,
-    asset,
     observable_source_asset,
 )
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from plusultra_core.errors import DataValidationError
 from plusultra_core.history import PartitionRef, range_bounds, shard_fingerprints, split_partitions, to_store_frame
-from plusultra_pipeline.constants import HISTORY_CODE_VERSION, INGEST_GROUP, VALIDATED_BARS
-from plusultra_pipeline.incremental import logic_version
-from plusultra_pipeline.metadata import date_range, table
-from plusultra_pipeline.partitions import split_key
+from plusultra_pipeline.constants import INGEST_GROUP, MARKET_DB, VALIDATED_BARS
+from plusultra_pipeline.assets.history_stage import HistoryStage
+from plusultra_pipeline.events import event_pointer, frame_version, partition_check, partition_materialization
+from plusultra_pipeline.metadata import date_range
+from plusultra_pipeline.partitions import history_key, split_key
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 
@@ -31,45 +35,55 @@ CONTRACT_CHECK = "pandera_contract"
 ROWCOUNT_CHECK = "row_count_matches_source"
 
 
-def database_version(market_db: MarketDatabase, period: str) -> tuple[str, dict]:
-    """Content hash of the database (all shard × period fingerprints) and its per-partition map."""
+def source_versions(market_db: MarketDatabase, period: str) -> dict[str, str]:
+    """``history key -> fingerprint`` of every shard × period with rows in the database."""
     dataset = market_db.dataset()
-    shard_of = market_db.shard_map(dataset)
-    prints = shard_fingerprints(dataset.partition_fingerprints(period), shard_of, period)
-    blob = "|".join(f"{r.shard}/{r.period}={fp}" for r, fp in sorted(prints.items(), key=lambda kv: (kv[0].shard, kv[0].period)))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16], prints
+    prints = shard_fingerprints(dataset.partition_fingerprints(period), market_db.shard_map(dataset), period)
+    return {history_key(r.shard, r.period): str(fp) for r, fp in prints.items()}
 
 
-def build_ingest_assets(settings: PipelineSettings, partitions_def, lookback_periods: int):
+def observed_versions(instance) -> dict[str, str]:
+    """The latest observed data version of every `market_db` partition."""
+    tags = instance.event_log_storage.get_latest_tags_by_partition(
+        AssetKey(MARKET_DB), DagsterEventType.ASSET_OBSERVATION, [DATA_VERSION_TAG])
+    return {key: t[DATA_VERSION_TAG] for key, t in tags.items() if DATA_VERSION_TAG in t}
+
+
+def changed_versions(instance, current: dict[str, str]) -> dict[str, str]:
+    """The partitions of ``current`` whose version differs from the latest observation."""
+    seen = observed_versions(instance)
+    return {k: v for k, v in current.items() if seen.get(k) != v}
+
+
+def build_ingest_assets(settings: PipelineSettings, partitions_def, code_version: str):
     period = settings.history.period
-    logic = logic_version(settings, lookback_periods)
 
-    @observable_source_asset(name="market_db", group_name=INGEST_GROUP,
-                             description="The user's SQLite market database (read-only); its data "
-                                         "version changes when the tables' content changes.")
-    def market_db(market_db: MarketDatabase) -> DataVersion:
-        version, _ = database_version(market_db, period)
-        return DataVersion(version)
+    @observable_source_asset(name=MARKET_DB, group_name=INGEST_GROUP, partitions_def=partitions_def,
+                             description="The user's SQLite market database (read-only); per shard × period, "
+                                         "the fingerprint of its rows. Observed before every CLI run and by "
+                                         "`market_db_sensor`; only changed partitions are recorded.")
+    def market_db(context, market_db: MarketDatabase) -> DataVersionsByPartition:
+        changed = changed_versions(context.instance, source_versions(market_db, period))
+        context.log.info(f"{len(changed)} market_db partition(s) new or changed")
+        return DataVersionsByPartition(changed)
 
-    @asset(
-        name=VALIDATED_BARS,
-        partitions_def=partitions_def,
-        backfill_policy=BackfillPolicy.single_run(),
-        deps=[market_db],
-        group_name=INGEST_GROUP,
-        code_version=HISTORY_CODE_VERSION,
-        kinds={"pandera", "parquet"},
-        check_specs=[
-            AssetCheckSpec(CONTRACT_CHECK, asset=VALIDATED_BARS, blocking=True,
-                           description="pandera schemas of series/indicators/assets: nulls, duplicate keys, "
-                                       "unsorted timestamps, OHLC consistency, prices, volume, unknown symbols."),
-            AssetCheckSpec(ROWCOUNT_CHECK, asset=VALIDATED_BARS,
-                           description="Rows written per partition equal the rows in the SQLite file."),
-        ],
-    )
+    spec = AssetSpec(VALIDATED_BARS, partitions_def=partitions_def, deps=[market_db], group_name=INGEST_GROUP,
+                     code_version=code_version, kinds={"pandera", "parquet"},
+                     description="Pandera-validated extract (series ⋈ assets ⋈ indicators ⋈ market-wide "
+                                 "series) per symbol × period.")
+    checks = [
+        AssetCheckSpec(CONTRACT_CHECK, asset=VALIDATED_BARS, blocking=True, partitions_def=partitions_def,
+                       description="pandera schemas of series/indicators/assets: nulls, duplicate keys, "
+                                   "unsorted timestamps, OHLC consistency, prices, volume, unknown symbols."),
+        AssetCheckSpec(ROWCOUNT_CHECK, asset=VALIDATED_BARS, partitions_def=partitions_def,
+                       description="Rows written per partition equal the rows in the SQLite file."),
+    ]
+
     def validated_bars(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
-        """Pandera-validated extract (series ⋈ assets ⋈ indicators ⋈ market-wide series) per symbol × period."""
-        refs = [PartitionRef(*split_key(k)) for k in context.partition_keys]
+        """One event and two check evaluations per partition of the run's range."""
+        keys = list(context.partition_keys)
+        refs = [PartitionRef(*split_key(k)) for k in keys]
+        pointer = event_pointer(context.instance)
         dataset = market_db.dataset()
         shard_of = market_db.shard_map(dataset)
         wanted_shards = {r.shard for r in refs}
@@ -80,47 +94,40 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, lookback_per
             check_known_symbols(symbol_prints, dataset.assets(), dataset.path)
             panel = dataset.load_panel(symbols, start, end, validate=True)
         except DataValidationError as exc:
-            # Blocking check fails and nothing is written: the store keeps the previous partitions.
-            yield AssetCheckResult(check_name=CONTRACT_CHECK, passed=False,
-                                   metadata={"table": exc.table, "column": str(exc.column),
-                                             "check": str(exc.check), "error": MetadataValue.md(f"```\n{exc}\n```")})
+            # The contract fails for the whole range and nothing is written: the store keeps the
+            # previous partitions.
+            detail = {"table": exc.table, "column": str(exc.column), "check": str(exc.check),
+                      "error": MetadataValue.md(f"```\n{exc}\n```")}
+            for key in keys:
+                yield partition_check(VALIDATED_BARS, CONTRACT_CHECK, key, False, detail)
             raise Failure(description=f"validation failed: {exc}") from exc
+        from plusultra_core.data.validation import validation_summary
+
         parts = split_partitions(panel, shard_of, period, keep=set(refs))
         prints = shard_fingerprints(symbol_prints, shard_of, period)
         source_rows = _source_rows(symbol_prints, shard_of, period)
-        from plusultra_core.data.validation import validation_summary
-
         store_ = store.store()
-        rows = []
-        for ref in refs:
-            frame = parts.get(ref, panel.iloc[:0])
-            summary = validation_summary(frame) if len(frame) else {}
-            stored = store_.write(VALIDATED_BARS, ref.as_store_key(), to_store_frame(frame),
-                                  metadata={"fingerprint": prints.get(ref), "logic_version": logic,
-                                            "symbols": sorted(summary),
-                                            "validation": summary})
-            rows.append({"shard": ref.shard, "period": ref.period, "rows": len(frame),
-                         "source_rows": int(source_rows.get(ref, 0)),
-                         "symbols": ",".join(sorted(summary)), "date_range": date_range(frame),
-                         "status": "ok", "path": str(stored.path)})
-        summary_frame = pd.DataFrame(rows)
-        mismatched = summary_frame[summary_frame["rows"] != summary_frame["source_rows"]]
-        yield MaterializeResult(metadata={
-            "rows": int(summary_frame["rows"].sum()),
-            "partitions": len(refs),
-            "symbols": MetadataValue.text(", ".join(symbols)),
-            "date_range": date_range(panel),
-            "partition_summary": table(summary_frame),
-            "store_path": MetadataValue.path(str(store_.root) + f"/{VALIDATED_BARS}"),
-        })
-        yield AssetCheckResult(check_name=CONTRACT_CHECK, passed=True,
-                               metadata={"rows_validated": len(panel), "symbols": len(symbols)})
-        yield AssetCheckResult(check_name=ROWCOUNT_CHECK, passed=mismatched.empty,
-                               severity=AssetCheckSeverity.ERROR,
-                               metadata={"mismatched_partitions": len(mismatched),
-                                         "detail": table(mismatched) if len(mismatched) else "none"})
+        for key, ref in zip(keys, refs):
+            frame = to_store_frame(parts.get(ref, panel.iloc[:0]))
+            version = frame_version(frame)
+            summary = validation_summary(parts[ref]) if ref in parts else {}
+            stored = store_.write(VALIDATED_BARS, ref.as_store_key(), frame,
+                                  metadata={"fingerprint": prints.get(ref), "data_version": version,
+                                            "symbols": sorted(summary), "validation": summary})
+            rows, expected = len(frame), int(source_rows.get(ref, 0))
+            bad = {s: v["status"] for s, v in summary.items() if v["status"] != "ok"}
+            yield partition_materialization(VALIDATED_BARS, key, version, code_version,
+                                            {MARKET_DB: str(prints.get(ref))}, pointer, {
+                "rows": rows, "source_rows": expected, "symbols": MetadataValue.text(", ".join(sorted(summary))),
+                "date_range": date_range(parts[ref]) if ref in parts else "empty",
+                "validation": MetadataValue.text("ok" if not bad else "; ".join(f"{s}: {v}" for s, v in bad.items())),
+                "path": MetadataValue.path(str(stored.path))})
+            yield partition_check(VALIDATED_BARS, CONTRACT_CHECK, key, True, {"rows_validated": rows})
+            yield partition_check(VALIDATED_BARS, ROWCOUNT_CHECK, key, rows == expected,
+                                  {"rows": rows, "source_rows": expected}, severity=AssetCheckSeverity.ERROR)
+        context.log.info(f"validated_bars: {len(keys)} partitions, {len(panel)} rows of {len(symbols)} symbols")
 
-    return market_db, validated_bars
+    return market_db, HistoryStage(spec, checks, validated_bars)
 
 
 def check_known_symbols(symbol_prints: pd.DataFrame, assets: pd.DataFrame, where) -> None:

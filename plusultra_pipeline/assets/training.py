@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from dagster import (
-    AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
     BackfillPolicy,
+    DataVersion,
     MaterializeResult,
     MetadataValue,
-    Nothing,
     asset,
 )
 
@@ -31,8 +31,10 @@ from plusultra_pipeline.constants import (
     PRETRAINED_CHECKPOINT,
     SUPERVISED_CHECKPOINT,
     TRAINING_GROUP,
-    WINDOW_TENSORS,
+    TRAINING_SET,
 )
+from plusultra_pipeline.code_versions import training_code_version
+from plusultra_pipeline.events import file_version
 from plusultra_pipeline.layout import checkpoint_path, previous_cutoff
 from plusultra_pipeline.metadata import table
 from plusultra_pipeline.resources import PartitionStore
@@ -122,6 +124,42 @@ def _metadata(infos: list, seeds, lineage: dict, hashes: list[str], parents: lis
     return meta
 
 
+WEIGHTS_CHECK = "weights_finite"
+SIDECAR_CHECK = "sidecar_matches_partition"
+
+
+def checkpoint_checks(kind: str, cutoff: str, paths, lineage: dict) -> list[AssetCheckResult]:
+    """Per-partition checks of a cutoff's checkpoints: every weight finite; each sidecar names this
+    cutoff, its seed and the training set's data and feature versions."""
+    import torch
+
+    from plusultra_core.training.checkpoints import load_checkpoint
+
+    bad_weights, mismatches = [], []
+    for seed, path in paths:
+        state, side = load_checkpoint(path)
+        if not all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point()):
+            bad_weights.append(int(seed))
+        expected = {"cutoff": cutoff, "seed": int(seed), "data_version": lineage["data_version"],
+                    "feature_hash": lineage["feature_hash"], "kind": kind}
+        wrong = {k: side.get(k) for k, v in expected.items() if side.get(k) != v}
+        if wrong:
+            mismatches.append(f"seed {seed}: {wrong}")
+    asset = f"{kind}_checkpoint"
+    return [AssetCheckResult(asset_key=asset, check_name=WEIGHTS_CHECK, passed=not bad_weights,
+                             metadata={"seeds_with_non_finite_weights": MetadataValue.json(bad_weights)}),
+            AssetCheckResult(asset_key=asset, check_name=SIDECAR_CHECK, passed=not mismatches,
+                             metadata={"mismatches": MetadataValue.text("; ".join(mismatches) or "none")})]
+
+
+def _check_specs(asset: str, cutoffs_def) -> list[AssetCheckSpec]:
+    return [AssetCheckSpec(WEIGHTS_CHECK, asset=asset, partitions_def=cutoffs_def,
+                           description="Every floating-point weight of every seed's checkpoint is finite."),
+            AssetCheckSpec(SIDECAR_CHECK, asset=asset, partitions_def=cutoffs_def,
+                           description="Each seed's sidecar names this cutoff and seed, and the training set's "
+                                       "data version and feature hash.")]
+
+
 def build_training_assets(settings: PipelineSettings, cutoffs_def):
     training = settings.training
     period = settings.history.period
@@ -144,38 +182,43 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
             infos.append(info)
             hashes.append(cfg_hash)
             parents.append(parent)
-        return MaterializeResult(metadata=_metadata(infos, training.seeds, lineage, hashes, parents))
+        paths = [Path(i.path) for i in infos]
+        yield MaterializeResult(asset_key=f"{kind}_checkpoint",
+                                metadata=_metadata(infos, training.seeds, lineage, hashes, parents),
+                                data_version=DataVersion(file_version(paths)))
+        yield from checkpoint_checks(kind, cutoff, list(zip(training.seeds, paths)), lineage)
 
     @asset(
         name=PRETRAINED_CHECKPOINT,
         partitions_def=cutoffs_def,
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
-        ins={WINDOW_TENSORS: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing)},
+        deps=[TRAINING_SET],
         group_name=TRAINING_GROUP,
-        code_version="2",
+        code_version=training_code_version(settings, training.pretrain_config),
         kinds={"pytorch"},
+        check_specs=_check_specs(PRETRAINED_CHECKPOINT, cutoffs_def),
     )
     def pretrained_checkpoint(context: AssetExecutionContext, store: PartitionStore):
         """Masked time-series reconstruction pretraining per seed on the bars before the cutoff (fit, then purged validation)."""
         from plusultra_core.training.runner import run_pretraining
 
-        return train_seeds(context, store, "pretrained", run_pretraining, pretrain_config_for)
+        yield from train_seeds(context, store, "pretrained", run_pretraining, pretrain_config_for)
 
     @asset(
         name=SUPERVISED_CHECKPOINT,
         partitions_def=cutoffs_def,
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
-        ins={WINDOW_TENSORS: AssetIn(partition_mapping=AllPartitionMapping(), dagster_type=Nothing),
-             PRETRAINED_CHECKPOINT: AssetIn(dagster_type=Nothing)},
+        deps=[TRAINING_SET, PRETRAINED_CHECKPOINT],
         group_name=TRAINING_GROUP,
-        code_version="2",
+        code_version=training_code_version(settings, training.train_config),
         kinds={"pytorch"},
+        check_specs=_check_specs(SUPERVISED_CHECKPOINT, cutoffs_def),
     )
     def supervised_checkpoint(context: AssetExecutionContext, store: PartitionStore):
         """CompositeTradingLoss fine-tune per seed, warm-started from the same cutoff and seed's pretrained checkpoint
         (or, with incremental retraining, from the previous cutoff's supervised one)."""
         from plusultra_core.training.runner import run_training
 
-        return train_seeds(context, store, "supervised", run_training, train_config_for)
+        yield from train_seeds(context, store, "supervised", run_training, train_config_for)
 
     return pretrained_checkpoint, supervised_checkpoint

@@ -59,7 +59,7 @@ def _materialize(args) -> int:
     defs, instance, lookback = _prepare(settings)
     if args.dry_run:
         stale, plans = plan_history(instance, defs, settings, lookback)
-        print(f"{len(stale)} stale history partitions -> {len(plans)} run(s)")
+        print(f"{len(stale)} history partitions missing or stale in Dagster -> {len(plans)} run(s)")
         for plan in plans:
             print(f"  {','.join(plan.assets)}  periods {plan.period_range[0]}..{plan.period_range[1]}  "
                   f"symbols {plan.shard_range[0]}..{plan.shard_range[1]}")
@@ -70,9 +70,9 @@ def _materialize(args) -> int:
                                                          f"{p.period_range[0]}..{p.period_range[1]} symbols "
                                                          f"{p.shard_range[0]}..{p.shard_range[1]}", flush=True))
     if not report.plans:
-        print("history: nothing changed in the database since the last materialisation; nothing to run")
+        print("history: Dagster reports every partition fresh (nothing changed in the database); nothing to run")
     else:
-        print(f"history: {len(report.stale)} stale partitions rebuilt in {len(report.run_ids)} run(s), "
+        print(f"history: {len(report.stale)} missing or stale partitions rebuilt in {len(report.run_ids)} run(s), "
               f"{time.perf_counter() - t0:.1f} s")
     print(f"store: {settings.store_path}   dagster instance: {os.environ['DAGSTER_HOME']}")
     return 0
@@ -82,8 +82,8 @@ def _demo(args) -> int:
     from rich.console import Console
 
     from plusultra_core.data.demo_db import build_demo_database
-    from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
-    from plusultra_pipeline.runner import keys_between, materialize_graph
+    from plusultra_pipeline.constants import INFERENCE_FRAMES, SUPERVISED_CHECKPOINT
+    from plusultra_pipeline.runner import keys_between, materialize_graph, partition_keys
 
     # wide tables even when stdout is not a terminal (CI logs, `make demo | tee`)
     console = Console(width=None if sys.stdout.isatty() else 200)
@@ -105,8 +105,8 @@ def _demo(args) -> int:
     else:
         console.print(f"demo database: {db} (exists; delete it to rebuild)")
     defs, instance, lookback = _prepare(settings)
-    cutoffs = keys_between(cutoff_partitions(settings.training), *settings.demo.cutoffs)
-    days = (keys_between(trading_day_partitions(settings.inference), *settings.demo.inference_days)
+    cutoffs = keys_between(partition_keys(defs, SUPERVISED_CHECKPOINT), *settings.demo.cutoffs)
+    days = (keys_between(partition_keys(defs, INFERENCE_FRAMES), *settings.demo.inference_days)
             if settings.demo.inference_days else [])
 
     def say(message):

@@ -14,15 +14,24 @@ from plusultra_pipeline.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
-EXPECTED_ASSETS = {"market_db", "validated_bars", "feature_panel", "window_tensors", "pretrained_checkpoint",
-                   "supervised_checkpoint", "evaluation_report", "leaderboard", "inference_frames"}
+EXPECTED_ASSETS = {"market_db", "validated_bars", "feature_panel", "window_tensors", "training_set",
+                   "pretrained_checkpoint", "supervised_checkpoint", "evaluation_report", "leaderboard",
+                   "inference_frames"}
 EXPECTED_CHECKS = {
     ("validated_bars", "pandera_contract"),
     ("validated_bars", "row_count_matches_source"),
     ("feature_panel", "feature_nan_ratio"),
     ("window_tensors", "window_values_finite"),
+    ("pretrained_checkpoint", "weights_finite"),
+    ("pretrained_checkpoint", "sidecar_matches_partition"),
+    ("supervised_checkpoint", "weights_finite"),
+    ("supervised_checkpoint", "sidecar_matches_partition"),
+    ("evaluation_report", "fold_coverage"),
+    ("inference_frames", "one_row_per_tradable_symbol"),
+    ("inference_frames", "positions_in_range"),
 }
-EXPECTED_JOBS = {"history_job", "training_job", "evaluation_job", "leaderboard_job", "inference_job"}
+EXPECTED_JOBS = {"observe_market_db_job", "history_job", "training_set_job", "training_job", "evaluation_job",
+                 "leaderboard_job", "inference_job"}
 EXPECTED_SENSORS = {"symbols_sensor", "market_db_sensor"}
 EXPECTED_SCHEDULES = {"retraining_schedule", "evaluation_schedule", "daily_inference_schedule"}
 
@@ -53,6 +62,14 @@ def test_schedules_and_sensors_default_to_stopped():
 
     assert all(s.default_status == DefaultScheduleStatus.STOPPED for s in defs.schedules)
     assert all(s.default_status == DefaultSensorStatus.STOPPED for s in defs.sensors)
+
+
+def test_checks_on_partitioned_assets_are_partitioned():
+    graph = defs.resolve_asset_graph()
+    for key in graph.asset_check_keys:
+        asset = graph.get(key.asset_key)
+        if asset.partitions_def is not None:
+            assert graph.get_check_spec(key).partitions_def == asset.partitions_def, key
 
 
 def test_every_computed_asset_has_a_code_version():

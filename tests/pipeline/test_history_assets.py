@@ -64,6 +64,7 @@ def test_history_materialises_then_only_affected_partitions_rerun(demo_env):
 
     before = {f"{p['period']}|{p['shard']}": store.read("feature_panel", [p]) for p in store.list_partitions("feature_panel")}
     new_day = append_trading_day(db)
+    defs = build_definitions(settings)  # partitions end at the last bar: a reload sees the new day
     stale, plans = plan_history(instance, defs, settings, lookback)
     new_period = period_keys([new_day], "year")[0]
     touched = {f"{r.period}|{r.shard}" for r in stale}
@@ -103,16 +104,16 @@ def test_invalid_database_fails_blocking_check_and_writes_nothing(tmp_path, demo
 
 
 def test_market_db_data_version_follows_table_content(tmp_path, demo_db_path, copy_db):
-    """The observable source's data version: stable while nothing changes, new after a new candle."""
-    from plusultra_pipeline.assets.ingest import database_version
+    """The observable source's per-partition versions: stable while nothing changes; a new candle
+    changes exactly the partitions of its period."""
+    from plusultra_pipeline.assets.ingest import source_versions
     from plusultra_pipeline.resources import MarketDatabase
 
     db = copy_db(demo_db_path)
     resource = MarketDatabase(path=str(db))
-    first, per_partition = database_version(resource, "year")
-    assert database_version(resource, "year")[0] == first
+    first = source_versions(resource, "year")
+    assert source_versions(resource, "year") == first
     append_trading_day(db)
-    second, after = database_version(resource, "year")
-    assert second != first
-    changed = {ref for ref in after if per_partition.get(ref) != after[ref]}
-    assert changed and all(ref.period == "2019" for ref in changed)
+    after = source_versions(resource, "year")
+    changed = {key for key in after if first.get(key) != after[key]}
+    assert changed and all(key.startswith("2019|") for key in changed)

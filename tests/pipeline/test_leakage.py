@@ -15,8 +15,7 @@ from plusultra_core.evaluation.book import EXPOSURE_MATCHED
 from plusultra_pipeline.assets.features import lookback_periods
 from plusultra_pipeline.definitions import build_definitions
 from plusultra_pipeline.layout import FOLD_DATA, fold_dir
-from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
-from plusultra_pipeline.runner import keys_between, materialize_graph
+from plusultra_pipeline.runner import keys_between, materialize_graph, partition_keys
 from tests.pipeline.conftest import tiny_graph_settings
 
 D = pd.Timestamp("2018-01-17")
@@ -43,8 +42,8 @@ def run_graph(db, tmp):
     settings = tiny_graph_settings(db, tmp, CUTOFFS, DAYS, (0, 1))
     defs = build_definitions(settings)
     with instance_for_test() as instance:
-        cutoffs = keys_between(cutoff_partitions(settings.training), *CUTOFFS)
-        days = keys_between(trading_day_partitions(settings.inference), *DAYS)
+        cutoffs = keys_between(partition_keys(defs, "supervised_checkpoint"), *CUTOFFS)
+        days = keys_between(partition_keys(defs, "inference_frames"), *DAYS)
         materialize_graph(instance, defs, settings, lookback_periods(settings), cutoffs, days, say=lambda _: None)
     return settings, days
 

@@ -25,8 +25,7 @@ from plusultra_core.data.store import ParquetStore
 from plusultra_pipeline.layout import FOLD_DATA, checkpoint_path, fold_dir, leaderboard_dir
 from plusultra_pipeline.assets.features import lookback_periods
 from plusultra_pipeline.definitions import build_definitions
-from plusultra_pipeline.partitions import cutoff_partitions, trading_day_partitions
-from plusultra_pipeline.runner import keys_between, materialize_graph
+from plusultra_pipeline.runner import keys_between, materialize_graph, partition_keys
 from tests.pipeline.conftest import tiny_graph_settings
 
 SEEDS = (0, 1)
@@ -46,8 +45,8 @@ def graph(tmp_path_factory):
     settings = tiny_graph_settings(db, tmp, CUTOFFS, DAYS, SEEDS)
     defs = build_definitions(settings)
     with instance_for_test() as instance:
-        cutoffs = keys_between(cutoff_partitions(settings.training), *CUTOFFS)
-        days = keys_between(trading_day_partitions(settings.inference), *DAYS)
+        cutoffs = keys_between(partition_keys(defs, "supervised_checkpoint"), *CUTOFFS)
+        days = keys_between(partition_keys(defs, "inference_frames"), *DAYS)
         report = materialize_graph(instance, defs, settings, lookback_periods(settings), cutoffs, days,
                                    say=lambda _: None)
         yield {"settings": settings, "defs": defs, "instance": instance, "report": report,
@@ -147,22 +146,29 @@ def test_lineage_of_an_inference_day_reaches_the_data_version(graph):
 
 
 def test_schedules_request_the_expected_partitions(graph):
+    """Schedules ask for the newest partition the data reaches, and skip with a reason when it is
+    done (the fixture trained cutoffs 2018-01/02 and inferred 2018-01-02..31)."""
     defs = graph["defs"]
     repo = defs.get_repository_def()
     instance = graph["instance"]
-    if True:  # one instance per module: a nested test instance would swap DAGSTER_HOME under it
+
+    def tick(name, when):
         ctx = build_schedule_context(instance=instance, repository_def=repo,
-                                     scheduled_execution_time=pd.Timestamp("2018-03-01 06:00", tz="UTC"))
-        req = defs.get_schedule_def("retraining_schedule").evaluate_tick(ctx).run_requests
-        assert [r.partition_key for r in req] == ["2018-03-01"]
-        ctx = build_schedule_context(instance=instance, repository_def=repo,
-                                     scheduled_execution_time=pd.Timestamp("2018-03-01 07:00", tz="UTC"))
-        req = defs.get_schedule_def("evaluation_schedule").evaluate_tick(ctx).run_requests
-        assert [r.partition_key for r in req] == ["2018-02-01"]
-        ctx = build_schedule_context(instance=instance, repository_def=repo,
-                                     scheduled_execution_time=pd.Timestamp("2018-01-17 22:00", tz="UTC"))
-        req = defs.get_schedule_def("daily_inference_schedule").evaluate_tick(ctx).run_requests
-        assert [r.partition_key for r in req] == ["2018-01-17"]
+                                     scheduled_execution_time=pd.Timestamp(when, tz="UTC"))
+        return defs.get_schedule_def(name).evaluate_tick(ctx)
+
+    assert [r.partition_key for r in tick("retraining_schedule", "2018-03-01 06:00").run_requests] == ["2018-03-01"]
+    done = tick("retraining_schedule", "2018-02-01 06:00")
+    assert not done.run_requests and "already materialised" in done.skip_message
+    # years after the data ends: the newest cutoff the data reaches, never today's
+    assert [r.partition_key for r in tick("retraining_schedule", "2026-12-01 06:00").run_requests] == ["2018-12-01"]
+    assert [r.partition_key for r in tick("evaluation_schedule", "2018-04-01 07:00").run_requests] == ["2018-03-01"]
+    assert not tick("evaluation_schedule", "2018-03-01 07:00").run_requests  # fold 2018-02 is evaluated
+    assert [r.partition_key for r in tick("daily_inference_schedule", "2018-02-05 22:00").run_requests] == ["2018-02-05"]
+    assert not tick("daily_inference_schedule", "2018-01-17 22:00").run_requests  # inferred already
+    # 2018-02-19 (Presidents' Day) has no bars: the newest trading day before it is asked for
+    holiday = tick("daily_inference_schedule", "2018-02-19 22:00").run_requests
+    assert [r.partition_key for r in holiday] == ["2018-02-16"]
 
 
 def test_new_trading_day_requests_only_its_partitions(graph, copy_db):
@@ -173,10 +179,13 @@ def test_new_trading_day_requests_only_its_partitions(graph, copy_db):
     sensor = defs.get_sensor_def("market_db_sensor")
     repo = defs.get_repository_def()
     ctx = build_sensor_context(instance=g["instance"], resources=defs.resources, repository_def=repo)
-    assert not sensor.evaluate_tick(ctx).run_requests  # nothing changed yet
+    first = sensor.evaluate_tick(ctx)
+    assert not first.run_requests and first.cursor == "2018-12-31"  # nothing changed yet
     day = append_trading_day(db)
+    defs = build_definitions(settings)  # the code location reloads: partitions now reach the new day
+    sensor, repo = defs.get_sensor_def("market_db_sensor"), defs.get_repository_def()
     result = sensor.evaluate_tick(build_sensor_context(instance=g["instance"], resources=defs.resources,
-                                                       repository_def=repo))
+                                                       repository_def=repo, cursor=first.cursor))
     history = [r for r in result.run_requests if r.job_name == "history_job"]
     inference = [r for r in result.run_requests if r.job_name == "inference_job"]
     year = str(day.year)
