@@ -35,6 +35,7 @@ from plusultra_pipeline.constants import (
 )
 from plusultra_pipeline.code_versions import training_code_version
 from plusultra_pipeline.events import file_version
+from plusultra_pipeline.training_metrics import display_value, epoch_logger, epoch_metadata
 from plusultra_pipeline.layout import checkpoint_path, previous_cutoff
 from plusultra_pipeline.metadata import table
 from plusultra_pipeline.resources import PartitionStore
@@ -93,7 +94,7 @@ def train_config_for(settings: PipelineSettings, cutoff: str, seed: int):
 
 
 def _numbers(metrics: dict) -> dict[str, float]:
-    return {k: round(float(v), 6) for k, v in metrics.items()
+    return {k: float(f"{float(v):.6g}") for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v}
 
 
@@ -116,11 +117,8 @@ def _metadata(infos: list, seeds, lineage: dict, hashes: list[str], parents: lis
         "parent_checkpoints": MetadataValue.json([str(p) for p in parents]) if any(parents) else "none",
         "per_seed": table(per_seed),
     }
-    for key in ("val/loss", "best_score"):
-        if key in numeric:
-            values = numeric[key].to_numpy(dtype=np.float64)
-            meta[f"{key} (seed mean)"] = round(float(np.nanmean(values)), 6)
-            meta[f"{key} (seed std)"] = round(float(np.nanstd(values, ddof=1)), 6) if len(values) > 1 else 0.0
+    if "val/loss" in numeric and len(numeric) > 1:  # the seed mean is `val/loss` (training_metrics)
+        meta["val/loss (seed std)"] = display_value("val/loss", float(np.nanstd(numeric["val/loss"], ddof=1)))
     return meta
 
 
@@ -168,10 +166,11 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         cutoff = context.partition_key
         data = load_training_data(store.store(), cutoff, period, training.cutoff_window)
         lineage = data.lineage()
-        infos, hashes, parents = [], [], []
+        infos, hashes, parents, watch = [], [], [], {}
         for seed in training.seeds:  # a handful of independent replicates: one fit each
             cfg = config_for(settings, cutoff, seed)
-            info = run(cfg, frame=data.frame, feature_names=data.feature_names)
+            watch[seed] = epoch_logger(context, cutoff, seed, cfg.trainer)  # a log line per epoch
+            info = run(cfg, frame=data.frame, feature_names=data.feature_names, callbacks=[watch[seed]])
             cfg_hash = config_hash(cfg)
             parent = getattr(cfg, "pretrained", None)
             annotate_sidecar(info.path, {**lineage, "cutoff": cutoff, "config_hash": cfg_hash, "seed": int(seed),
@@ -184,7 +183,8 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
             parents.append(parent)
         paths = [Path(i.path) for i in infos]
         yield MaterializeResult(asset_key=f"{kind}_checkpoint",
-                                metadata=_metadata(infos, training.seeds, lineage, hashes, parents),
+                                metadata={**_metadata(infos, training.seeds, lineage, hashes, parents),
+                                          **epoch_metadata(watch)},
                                 data_version=DataVersion(file_version(paths)))
         yield from checkpoint_checks(kind, cutoff, list(zip(training.seeds, paths)), lineage)
 
