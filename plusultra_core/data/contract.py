@@ -154,7 +154,17 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
         magic = fh.read(16)
     if magic != b"SQLite format 3\x00":
         raise ContractError(f"{path}: not a SQLite database (bad file header)")
-    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    return sqlite3.connect(readonly_uri(path), uri=True)
+
+
+def readonly_uri(path: str | Path) -> str:
+    """``file:`` URI opening ``path`` read-only, every character of the path taken literally.
+
+    Pasted into ``f"file:{path}?mode=ro"`` a ``#`` or ``?`` in the path would end it early and
+    drop ``mode=ro`` (SQLite then creates an empty file at the cut-off name), and a ``%41`` would
+    be decoded to ``A``; `Path.as_uri` percent-encodes them all.
+    """
+    return Path(path).resolve().as_uri() + "?mode=ro"
 
 
 def missing_tables_and_columns(conn: sqlite3.Connection) -> list[str]:
