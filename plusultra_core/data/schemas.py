@@ -129,6 +129,37 @@ def timestamps_increasing(df: pd.DataFrame) -> pd.Series:
     return pd.Series(ok, index=df.index)
 
 
+# A tradable symbol becomes a directory name in the store and, sharded by symbol, a Dagster
+# partition key (inside a multi-partition key, inside temp names next to it). 64 characters leave
+# that room under the 255-byte file-name limit (a 300-character symbol failed with ENAMETOOLONG
+# after a partition was written) and keep keys readable in the UI.
+MAX_SYMBOL_LENGTH = 64
+
+
+def symbol_problem(symbol) -> str | None:
+    """Why ``symbol`` cannot be a partition key / directory name (``None`` when it can)."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        return "empty"
+    if len(symbol) > MAX_SYMBOL_LENGTH:
+        return f"{len(symbol)} characters, at most {MAX_SYMBOL_LENGTH}"
+    bad = [c for c in ("/", "\\", "\x00") if c in symbol]
+    if bad:
+        return f"contains {', '.join(map(repr, bad))}"  # a path separator or NUL in a directory name
+    if symbol.startswith("."):
+        return "starts with '.'"  # '.', '..' (the parent directory) and hidden names
+    return None
+
+
+def usable_symbol(df: pd.DataFrame) -> pd.Series:
+    """True unless the row may be tradable (``tradable`` not 0, or no such column) and its symbol
+    cannot be a partition key (`symbol_problem`)."""
+    flag = df["tradable"] if "tradable" in df else pd.Series(1, index=df.index)
+    tradable = pd.to_numeric(flag, errors="coerce").fillna(1).to_numpy() != 0
+    ok = np.ones(len(df), dtype=bool)
+    ok[tradable] = [symbol_problem(s) is None for s in df["symbol"].to_numpy()[tradable]]
+    return pd.Series(ok, index=df.index)
+
+
 def high_ge_open_close(df: pd.DataFrame) -> pd.Series:
     """high >= max(open, close) (rows with a missing price are left to the nullable check)."""
     o, h, c = (df[k].to_numpy("float64") for k in ("open", "high", "close"))
@@ -180,6 +211,10 @@ class AssetsSchema(pa.DataFrameModel):
         name = ASSETS
         description = TABLES[ASSETS].description
         coerce = True
+
+    @pa.dataframe_check(name="usable_symbol", element_wise=False)
+    def usable_symbol(cls, df: pd.DataFrame) -> Series[bool]:
+        return usable_symbol(df)
 
 
 class SeriesSchema(_TimestampChecks):
@@ -395,6 +430,7 @@ CHECK_COLUMNS: dict[str, str] = {
     "low_le_open_close": "low",
     "index_sorted_unique": "index",
     "sorted_by_symbol_time": "symbol, timestamp",
+    "usable_symbol": "symbol",
 }
 
 # Twins of the checks that the array engine (`validation.array_violations`) cannot hand to pandera

@@ -50,6 +50,7 @@ from plusultra_core.data.contract import ASSETS, INDICATORS, SERIES, TABLES, TRA
 from plusultra_core.errors import ContractError, DataValidationError
 
 MAX_FAILURE_ROWS = 5
+MAX_SYMBOLS_SHOWN = 10  # unusable symbols named in `check_usable_symbols`' one line (each cut short)
 KNOWN_SYMBOL = "known_symbol"
 # Tables validated by the array engine (large); the others go through pandera directly.
 ARRAY_ENGINE_TABLES = (SERIES, INDICATORS)
@@ -162,6 +163,29 @@ def raise_for_violations(violations: list[Violation], where: str) -> None:
     raise DataValidationError(f"{where}: {len(violations)} check(s) failed: {named}{more}\n{body}",
                               table=first.table, column=first.column, check=first.check,
                               failure_cases=first.failure_cases, report=violations)
+
+
+def check_usable_symbols(assets: pd.DataFrame, where=None) -> None:
+    """Raise a one-line `DataValidationError` (``assets.symbol``, check ``usable_symbol``) naming
+    the first tradable symbols that cannot be partition keys, each with its reason, before any
+    key is made from them (`schemas.symbol_problem`)."""
+    bad = ~schemas.usable_symbol(assets).to_numpy()
+    found = [(s, schemas.symbol_problem(s)) for s in assets["symbol"].to_numpy()[bad]]
+    if not found:
+        return
+    shown = ", ".join(f"{_short(s)} ({why})" for s, why in found[:MAX_SYMBOLS_SHOWN])
+    more = f", ... (+{len(found) - MAX_SYMBOLS_SHOWN} more)" if len(found) > MAX_SYMBOLS_SHOWN else ""
+    prefix = f"{where}: " if where else ""
+    raise DataValidationError(
+        f"{prefix}table '{ASSETS}', column 'symbol', check 'usable_symbol': {len(found)} tradable "
+        f"symbol(s) cannot be partition keys: {shown}{more}", table=ASSETS, column="symbol",
+        check="usable_symbol", failure_cases=pd.DataFrame(found[:MAX_SYMBOLS_SHOWN], columns=["symbol", "problem"]))
+
+
+def _short(value, limit: int = 24) -> str:
+    """``repr`` of a value cut to ``limit`` characters (a 300-character symbol stays one line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -142,6 +142,20 @@ def _zoned_benchmarks(path: Path) -> Path:
     return write_database(path, frames)
 
 
+UNUSABLE_SYMBOLS = ("S" * 300, "..", "BRK/B", ".hidden", " ", "C:\\X")
+
+
+def _unusable_symbols(path: Path) -> Path:
+    """Tradable assets whose symbols cannot be partition keys (no bars needed to be refused), and a
+    market-wide series with an odd id, which never becomes a key and so is fine."""
+    frames = good_frames()
+    extra = [(s, f"odd {i}", "equity", None, "USD", None, 1, 0) for i, s in enumerate(UNUSABLE_SYMBOLS)]
+    extra.append(("../FF", "factor with an odd id", "factor", None, "USD", None, 0, 0))
+    frames[ASSETS] = pd.concat([frames[ASSETS], pd.DataFrame(extra, columns=frames[ASSETS].columns)],
+                               ignore_index=True)
+    return write_database(path, frames)
+
+
 def build_missing_table(path: Path) -> Path:
     frames = good_frames()
     del frames[INDICATORS]
@@ -179,6 +193,7 @@ DEFECTS: dict[str, tuple[Callable[[Path], Path], tuple[str, str, str] | str]] = 
                         (SERIES, "timestamp", "naive_timestamp")),
     "zoned_benchmark": (_zoned_benchmarks, (BENCHMARKS, "timestamp", "naive_timestamp")),
     "future_bar": (_series_defect(_future_bar), (SERIES, "timestamp", "not_in_future")),
+    "unusable_symbol": (_unusable_symbols, (ASSETS, "symbol", "usable_symbol")),
     "missing_table": (build_missing_table, f"table '{INDICATORS}' is missing"),
     "missing_column": (build_missing_column, f"table '{SERIES}': column 'volume' is missing"),
     "not_sqlite": (build_not_sqlite, "not a SQLite database"),
