@@ -38,25 +38,20 @@ def odd_db(request, tmp_path) -> Path:
     return path
 
 
-def test_sqlite_reads_the_real_file_read_only(odd_db, tmp_path):
-    before = _listing(tmp_path)
-    conn = contract.open_readonly(odd_db)
-    try:
-        assert conn.execute(f"SELECT count(*) FROM {SERIES}").fetchone() == (ROWS,)
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            conn.execute(f"DELETE FROM {SERIES}")
-    finally:
-        conn.close()
-    assert _listing(tmp_path) == before
+# (opener, name of the series table through it, what a write raises)
+READERS = {"sqlite": (contract.open_readonly, SERIES, (sqlite3.OperationalError, "readonly")),
+           "duckdb": (duck.connect, f"{duck.MARKET}.{SERIES}", (Exception, "(?i)read.only"))}
 
 
-def test_duckdb_reads_the_real_file_read_only(odd_db, tmp_path):
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_the_real_file_is_read_read_only(odd_db, tmp_path, reader):
+    connect, table, (error, message) = READERS[reader]
     before = _listing(tmp_path)
-    conn = duck.connect(odd_db)
+    conn = connect(odd_db)
     try:
-        assert conn.execute(f"SELECT count(*) FROM {duck.MARKET}.{SERIES}").fetchone() == (ROWS,)
-        with pytest.raises(Exception, match="(?i)read.only"):
-            conn.execute(f"DELETE FROM {duck.MARKET}.{SERIES}")
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (ROWS,)
+        with pytest.raises(error, match=message):
+            conn.execute(f"DELETE FROM {table}")
     finally:
         conn.close()
     assert _listing(tmp_path) == before
