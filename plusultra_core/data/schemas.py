@@ -11,8 +11,9 @@ Two engines run the same checks (see `validation` for why):
   frames, notebooks, and the benchmark baseline;
 * the array engine, over the big tables (``series``, ``indicators``) while they are extracted:
   the rows are fetched once as numpy arrays and pandera's own check objects run on them; the
-  few checks that need the raw text (``iso_timestamp``, nullability) have an *array twin* in
-  `ARRAY_TWINS`, next to the checks they mirror. A test asserts that every check of a big-table
+  few checks on text columns (nullability, ``iso_timestamp``, ``naive_timestamp``,
+  ``not_in_future``) have an *array twin* in `ARRAY_TWINS`, next to the checks they mirror.
+  A test asserts that every check of a big-table
   schema is runnable there, and parity tests assert that both engines flag the same (column,
   check) pairs.
 

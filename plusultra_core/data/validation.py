@@ -11,10 +11,11 @@ Two engines execute those definitions:
 * **array engine** (`fetch_rows` + `array_violations`): for the big tables (``series``,
   ``indicators``) DuckDB scans the SQLite file once, in parallel, straight into numpy arrays
   (via Arrow; no temp table): the rowid, floats as they are, ``timestamp`` parsed to int64
-  microseconds plus a NULL flag, ``symbol`` as an integer code from an ENUM cast. The engine
+  microseconds plus a NULL flag and a zoned flag, ``symbol`` as an integer code from an ENUM
+  cast. The engine
   walks the *pandera schema object* and runs pandera's own check objects on those arrays
   (column checks on the float columns, dataframe checks on a frame of the arrays); only checks
-  that need the raw text (nullability, ``iso_timestamp``) run as their `schemas.ARRAY_TWINS`.
+  on text columns (nullability and the timestamp checks) run as their `schemas.ARRAY_TWINS`.
   Only a failing check costs a query, for its first offending rows by rowid. Checks, names and
   the report format stay pandera's; only the execution moves. A text check without a twin is
   a programming error (`NotImplementedError`), asserted by a test, and parity tests assert

@@ -83,8 +83,9 @@ def check_feature_order(names, sidecar: Mapping[str, Any], where) -> None:
         raise CheckpointError(f"{where}: the {len(names)} feature names do not hash to the sidecar's feature_hash "
                               f"{expected}: the list was reordered or edited after training")
     i, j = swap
-    raise CheckpointError(f"{where}: feature order differs from the checkpoint's feature_hash {expected} first "
-                          f"at index {i}: {names[i]!r} there was {names[j]!r} in training (indices {i} and {j} swapped)")
+    raise CheckpointError(f"{where}: feature order differs from the checkpoint's feature_hash {expected} "
+                          f"first at index {i}: {names[i]!r} there was {names[j]!r} in training "
+                          f"(indices {i} and {j} swapped)")
 
 
 def _swap_restoring(names: list[str], expected: str) -> tuple[int, int] | None:
