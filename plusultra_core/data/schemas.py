@@ -12,10 +12,9 @@ Two engines run the same checks (see `validation` for why):
 * the array engine, over the big tables (``series``, ``indicators``) while they are extracted:
   the rows are fetched once as numpy arrays and pandera's own check objects run on them; the
   few checks on text columns (nullability, ``iso_timestamp``, ``naive_timestamp``,
-  ``not_in_future``) have an *array twin* in `ARRAY_TWINS`, next to the checks they mirror.
-  A test asserts that every check of a big-table
-  schema is runnable there, and parity tests assert that both engines flag the same (column,
-  check) pairs.
+  ``not_in_future``) have an *array twin* in `ARRAY_TWINS`, next to the checks they mirror. A
+  test asserts that every check of a big-table schema is runnable there, and parity tests
+  assert that both engines flag the same (column, check) pairs.
 
 Row-level dataframe checks are vectorised (``element_wise=False``): they see whole columns as
 numpy arrays, never one row at a time.
@@ -437,9 +436,9 @@ CHECK_COLUMNS: dict[str, str] = {
 # Twins of the checks that the array engine (`validation.array_violations`) cannot hand to pandera
 # as they are, because it does not fetch the column's text: it fetches ``timestamp`` parsed (NaT
 # where NULL, unparseable or zoned) plus a NULL flag and a zoned flag (the text carries an offset),
-# and ``symbol`` as an integer code. A twin takes (parsed values, NULL flags, the row's zoned
-# flags) and is TRUE on a violating row; NULL is the nullable check's
-# business, so a twin never flags it. Every other check of a big-table schema is run by pandera
+# and ``symbol`` as an integer code. A twin takes (parsed values, NULL flags, the rows' zoned
+# flags) and is TRUE on a violating row; NULL is the nullable check's business, so a twin never
+# flags it. Every other check of a big-table schema is run by pandera
 # itself on the fetched float columns (column checks) or on a frame of the fetched arrays
 # (dataframe checks, which therefore see ``symbol`` as a code and ``timestamp`` parsed).
 ARRAY_TWINS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {

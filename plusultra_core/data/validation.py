@@ -12,10 +12,9 @@ Two engines execute those definitions:
   ``indicators``) DuckDB scans the SQLite file once, in parallel, straight into numpy arrays
   (via Arrow; no temp table): the rowid, floats as they are, ``timestamp`` parsed to int64
   microseconds plus a NULL flag and a zoned flag, ``symbol`` as an integer code from an ENUM
-  cast. The engine
-  walks the *pandera schema object* and runs pandera's own check objects on those arrays
-  (column checks on the float columns, dataframe checks on a frame of the arrays); only checks
-  on text columns (nullability and the timestamp checks) run as their `schemas.ARRAY_TWINS`.
+  cast. The engine walks the *pandera schema object* and runs pandera's own check objects on
+  those arrays (column checks on the float columns, dataframe checks on a frame of the arrays);
+  only checks on text columns (nullability, the timestamp checks) run as `schemas.ARRAY_TWINS`.
   Only a failing check costs a query, for its first offending rows by rowid. Checks, names and
   the report format stay pandera's; only the execution moves. A text check without a twin is
   a programming error (`NotImplementedError`), asserted by a test, and parity tests assert
@@ -180,7 +179,8 @@ def check_usable_symbols(assets: pd.DataFrame, where=None) -> None:
     raise DataValidationError(
         f"{prefix}table '{ASSETS}', column 'symbol', check 'usable_symbol': {len(found)} tradable "
         f"symbol(s) cannot be partition keys: {shown}{more}", table=ASSETS, column="symbol",
-        check="usable_symbol", failure_cases=pd.DataFrame(found[:MAX_SYMBOLS_SHOWN], columns=["symbol", "problem"]))
+        check="usable_symbol",
+        failure_cases=pd.DataFrame(found[:MAX_SYMBOLS_SHOWN], columns=["symbol", "problem"]))
 
 
 def _short(value, limit: int = 24) -> str:
