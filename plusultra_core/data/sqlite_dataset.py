@@ -126,9 +126,10 @@ class SQLiteMarketDataset:
     def trading_days(self) -> pd.DatetimeIndex:
         """Sorted dates on which any tradable symbol has a bar: the market's own calendar
         (holidays are absent because nothing traded), one grouped query."""
+        ts = contract.timestamp_sql("timestamp")  # zoned text has no date: not a trading day
         rows = self._duck().execute(
-            f"SELECT DISTINCT CAST(TRY_CAST(timestamp AS TIMESTAMP) AS DATE) AS d FROM {MARKET}.{SERIES} "
-            f"WHERE symbol IN (SELECT unnest(?::VARCHAR[])) AND TRY_CAST(timestamp AS TIMESTAMP) IS NOT NULL "
+            f"SELECT DISTINCT CAST({ts} AS DATE) AS d FROM {MARKET}.{SERIES} "
+            f"WHERE symbol IN (SELECT unnest(?::VARCHAR[])) AND {ts} IS NOT NULL "
             f"ORDER BY d", [self.symbols()]).fetchall()
         return pd.DatetimeIndex([pd.Timestamp(r[0]) for r in rows], name="day")
 

@@ -89,3 +89,18 @@ def test_bars_dated_today_and_tomorrow_are_not_in_the_future(tmp_path):
     assert validation.validate_database(path).ok
     with SQLiteMarketDataset(path) as ds:
         assert ds.load_panel(["AAA"]).index.get_level_values("timestamp").max() == today + pd.Timedelta(days=1)
+
+
+def test_a_zoned_bar_on_a_day_without_bars_adds_no_trading_day(tmp_path):
+    """Saturday 2020-01-11 10:00+09:00 (Friday in UTC): no reader keeps that day (a cast would keep
+    the Saturday), so the partition calendar gets no day that only a rejected row claims."""
+    frames = good_frames()
+    last = frames[SERIES][frames[SERIES].symbol == "AAA"].tail(1)
+    saturday = last.assign(timestamp="2020-01-11 10:00:00+09:00")
+    frames[SERIES] = pd.concat([frames[SERIES], saturday], ignore_index=True)
+    path = write_database(tmp_path / "saturday.sqlite", frames)
+    with SQLiteMarketDataset(path) as ds:
+        days = ds.trading_days()
+        assert len(days) == N_DAYS and pd.Timestamp("2020-01-11") not in days
+        assert ds.partition_fingerprints("year")["n_rows"].sum() == 2 * N_DAYS
+    assert [v.check for v in validation.validate_database(path).violations] == ["naive_timestamp"]
