@@ -19,10 +19,22 @@ how many calendar days later the value became public; loaders join them as-of
 
 Timestamps are ISO-8601 text, ``YYYY-MM-DD`` for daily bars (``YYYY-MM-DD HH:MM:SS`` allowed),
 naive UTC. Prices are positive finite reals in the instrument's currency; volume is >= 0.
+
+A timestamp that carries a UTC offset or zone (``2018-01-02 20:00-05:00``, ``...Z``, ``... UTC``)
+is *rejected*, not converted: validation reports it as check ``naive_timestamp`` (table, column,
+rowids) and every reader (`timestamp_sql`: the loader, ``date_range``, ``partition_fingerprints``)
+treats its time as unknown, so no partition ever holds it. Converting would be a guess for daily
+bars: ``20:00-05:00`` is the 2nd on the exchange's calendar but the 3rd in UTC, and dropping the
+offset (what a plain cast does) silently shifts intraday bars. Write the exchange-local date for
+daily bars, naive UTC for intraday ones.
+
+No row may be dated later than `future_horizon` (check ``not_in_future``): such a bar belongs to
+no partition yet (partitions end at the current period), so it would otherwise vanish unreported.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +49,12 @@ PREDICTIONS = "predictions"
 MARKET_WIDE_CLASSES = ("macro", "factor", "volatility", "commodity_index")
 ASSET_CLASSES = ("equity", "index", "etf", "future", "fx", "crypto", "bond") + MARKET_WIDE_CLASSES
 OHLC = ("open", "high", "low", "close")
+
+# Timestamp text carrying a UTC offset or zone after a date (and time): ``Z``, ``+05:30``,
+# ``-0500``, ``UTC``, ``America/New_York``. One pattern for DuckDB (RE2) and Python (`re`): so
+# no ``\d`` / ``\s``, whose Unicode meaning differs between the two.
+ZONED_TIMESTAMP = (r"^ *[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[T ][0-9:.,]*)? *"
+                   r"(?:Z|z|[+-][0-9]{1,2}(?::?[0-9]{2}){0,2}|[A-Za-z]{2,}[A-Za-z0-9_/+-]*) *$")
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,35 @@ def create_schema(conn: sqlite3.Connection, *, include_predictions: bool = False
         conn.execute(stmt)
 
 
+def zoned_sql(column: str) -> str:
+    """SQL (DuckDB): TRUE where ``column``'s text carries a UTC offset or zone, else FALSE.
+
+    A date alone is at most 10 characters and a zone needs a time after it, so daily bars skip
+    the regular expression (it costs ~60 ms per million rows).
+    """
+    return f"coalesce(length({column}) > 10 AND regexp_matches({column}, '{ZONED_TIMESTAMP}'), FALSE)"
+
+
+def timestamp_sql(column: str) -> str:
+    """SQL (DuckDB): ``column`` parsed as a naive TIMESTAMP; NULL where unparseable or zoned.
+
+    The one parser of timestamp text: a plain ``TRY_CAST`` would drop an offset (``+05:30``)
+    without a word. Zoned rows get no time, so they are in no partition and validation names
+    them (``naive_timestamp``).
+    """
+    return f"CASE WHEN {zoned_sql(column)} THEN NULL ELSE TRY_CAST({column} AS TIMESTAMP) END"
+
+
+def future_horizon() -> _dt.datetime:
+    """The earliest (naive) timestamp a row may not carry: midnight after tomorrow, UTC.
+
+    One day of slack beyond today's UTC date: a bar's date is the exchange's local date, which
+    east of UTC runs up to a day ahead of the UTC calendar.
+    """
+    today = _dt.datetime.now(_dt.timezone.utc).date()
+    return _dt.datetime.combine(today + _dt.timedelta(days=2), _dt.time())
+
+
 def open_readonly(path: str | Path) -> sqlite3.Connection:
     """Open an existing SQLite file read-only (the pipeline never writes the user's database).
 
@@ -154,7 +201,17 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
         magic = fh.read(16)
     if magic != b"SQLite format 3\x00":
         raise ContractError(f"{path}: not a SQLite database (bad file header)")
-    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    return sqlite3.connect(readonly_uri(path), uri=True)
+
+
+def readonly_uri(path: str | Path) -> str:
+    """``file:`` URI opening ``path`` read-only, every character of the path taken literally.
+
+    Pasted into ``f"file:{path}?mode=ro"`` a ``#`` or ``?`` in the path would end it early and
+    drop ``mode=ro`` (SQLite then creates an empty file at the cut-off name), and a ``%41`` would
+    be decoded to ``A``; `Path.as_uri` percent-encodes them all.
+    """
+    return Path(path).resolve().as_uri() + "?mode=ro"
 
 
 def missing_tables_and_columns(conn: sqlite3.Connection) -> list[str]:

@@ -11,10 +11,10 @@ Two engines run the same checks (see `validation` for why):
   frames, notebooks, and the benchmark baseline;
 * the array engine, over the big tables (``series``, ``indicators``) while they are extracted:
   the rows are fetched once as numpy arrays and pandera's own check objects run on them; the
-  few checks that need the raw text (``iso_timestamp``, nullability) have an *array twin* in
-  `ARRAY_TWINS`, next to the checks they mirror. A test asserts that every check of a big-table
-  schema is runnable there, and parity tests assert that both engines flag the same (column,
-  check) pairs.
+  few checks on text columns (nullability, ``iso_timestamp``, ``naive_timestamp``,
+  ``not_in_future``) have an *array twin* in `ARRAY_TWINS`, next to the checks they mirror. A
+  test asserts that every check of a big-table schema is runnable there, and parity tests
+  assert that both engines flag the same (column, check) pairs.
 
 Row-level dataframe checks are vectorised (``element_wise=False``): they see whole columns as
 numpy arrays, never one row at a time.
@@ -62,16 +62,39 @@ def _key(df: pd.DataFrame, name: str) -> np.ndarray:
     return df.index.get_level_values(name).to_numpy()
 
 
-def _parse_ts(values) -> np.ndarray:
-    """ISO-8601 text or datetimes -> datetime64[ns] (NaT where unparseable)."""
+def _zoned(values) -> np.ndarray:
+    """[N] bool: the text carries a UTC offset or zone (`contract.ZONED_TIMESTAMP`); datetimes never."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.datetime64):
+        return np.zeros(len(values), dtype=bool)
+    text = pd.Series(values, dtype=object)
+    return text.str.contains(contract.ZONED_TIMESTAMP, regex=True, na=False).to_numpy(dtype=bool)
+
+
+def parse_timestamps(values) -> np.ndarray:
+    """ISO-8601 text or datetimes -> naive datetime64[ns]: NaT where unparseable or zoned, as
+    `contract.timestamp_sql` parses them (an offset is rejected, never applied or dropped)."""
     if np.issubdtype(np.asarray(values).dtype, np.datetime64):
         return np.asarray(values, dtype="datetime64[ns]")
-    return pd.to_datetime(pd.Series(values), errors="coerce", format="ISO8601").to_numpy("datetime64[ns]")
+    text = pd.Series(values, dtype=object).mask(_zoned(values))
+    return pd.to_datetime(text, errors="coerce", format="ISO8601").to_numpy("datetime64[ns]")
 
 
 def iso_timestamp(series: pd.Series) -> pd.Series:
-    """True where the value parses as an ISO-8601 date/time."""
-    return pd.Series(~np.isnat(_parse_ts(series.to_numpy())), index=series.index)
+    """True where the value parses as an ISO-8601 date/time (zoned text is `naive_timestamp`'s)."""
+    values = series.to_numpy()
+    return pd.Series(~np.isnat(parse_timestamps(values)) | _zoned(values), index=series.index)
+
+
+def naive_timestamp(series: pd.Series) -> pd.Series:
+    """True where the value carries no UTC offset or zone (see the `contract` docstring)."""
+    return pd.Series(~_zoned(series.to_numpy()), index=series.index)
+
+
+def not_in_future(series: pd.Series) -> pd.Series:
+    """True where the timestamp is before `contract.future_horizon` (NaT is left to the parse check)."""
+    horizon = np.datetime64(contract.future_horizon(), "ns")
+    return pd.Series(~(parse_timestamps(series.to_numpy()) >= horizon), index=series.index)
 
 
 def finite(series: pd.Series) -> pd.Series:
@@ -88,7 +111,7 @@ def timestamps_increasing(df: pd.DataFrame) -> pd.Series:
     its predecessor in the sorted view and the verdict scattered back to the original position.
     """
     sym = pd.factorize(_key(df, "symbol"))[0]
-    ts = _parse_ts(_key(df, "timestamp")).view("int64")
+    ts = parse_timestamps(_key(df, "timestamp")).view("int64")
     # codes number symbols by first appearance: non-decreasing codes mean rows are already
     # grouped by symbol (the usual layout) and the sort below would be the identity
     grouped = bool((sym[1:] >= sym[:-1]).all())
@@ -103,6 +126,37 @@ def timestamps_increasing(df: pd.DataFrame) -> pd.Series:
         return pd.Series(~bad_sorted, index=df.index)
     ok = np.ones(len(df), dtype=bool)
     ok[order] = ~bad_sorted
+    return pd.Series(ok, index=df.index)
+
+
+# A tradable symbol becomes a directory name in the store and, sharded by symbol, a Dagster
+# partition key (inside a multi-partition key, inside temp names next to it). 64 characters leave
+# that room under the 255-byte file-name limit (a 300-character symbol failed with ENAMETOOLONG
+# after a partition was written) and keep keys readable in the UI.
+MAX_SYMBOL_LENGTH = 64
+
+
+def symbol_problem(symbol) -> str | None:
+    """Why ``symbol`` cannot be a partition key / directory name (``None`` when it can)."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        return "empty"
+    if len(symbol) > MAX_SYMBOL_LENGTH:
+        return f"{len(symbol)} characters, at most {MAX_SYMBOL_LENGTH}"
+    bad = [c for c in ("/", "\\", "\x00") if c in symbol]
+    if bad:
+        return f"contains {', '.join(map(repr, bad))}"  # a path separator or NUL in a directory name
+    if symbol.startswith("."):
+        return "starts with '.'"  # '.', '..' (the parent directory) and hidden names
+    return None
+
+
+def usable_symbol(df: pd.DataFrame) -> pd.Series:
+    """True unless the row may be tradable (``tradable`` not 0, or no such column) and its symbol
+    cannot be a partition key (`symbol_problem`)."""
+    flag = df["tradable"] if "tradable" in df else pd.Series(1, index=df.index)
+    tradable = pd.to_numeric(flag, errors="coerce").fillna(1).to_numpy() != 0
+    ok = np.ones(len(df), dtype=bool)
+    ok[tradable] = [symbol_problem(s) is None for s in df["symbol"].to_numpy()[tradable]]
     return pd.Series(ok, index=df.index)
 
 
@@ -124,6 +178,23 @@ def low_le_open_close(df: pd.DataFrame) -> pd.Series:
 # Contract tables
 # ---------------------------------------------------------------------------------------------
 
+class _TimestampChecks(pa.DataFrameModel):
+    """The checks of every table's ``timestamp`` text, declared once (no field here: each table
+    declares ``timestamp`` itself, so its column order stays the contract's)."""
+
+    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
+    def iso_timestamp(cls, series: Series[str]) -> Series[bool]:
+        return iso_timestamp(series)
+
+    @pa.check("timestamp", name="naive_timestamp", element_wise=False)
+    def naive_timestamp(cls, series: Series[str]) -> Series[bool]:
+        return naive_timestamp(series)
+
+    @pa.check("timestamp", name="not_in_future", element_wise=False)
+    def not_in_future(cls, series: Series[str]) -> Series[bool]:
+        return not_in_future(series)
+
+
 class AssetsSchema(pa.DataFrameModel):
     """``assets``: instruments and market-wide series."""
 
@@ -141,8 +212,12 @@ class AssetsSchema(pa.DataFrameModel):
         description = TABLES[ASSETS].description
         coerce = True
 
+    @pa.dataframe_check(name="usable_symbol", element_wise=False)
+    def usable_symbol(cls, df: pd.DataFrame) -> Series[bool]:
+        return usable_symbol(df)
 
-class SeriesSchema(pa.DataFrameModel):
+
+class SeriesSchema(_TimestampChecks):
     """``series``: OHLCV candles, key (symbol, timestamp), stored in increasing time per symbol.
 
     Check methods are named exactly as their checks: pandera (0.35) reports an *inherited* check
@@ -162,10 +237,6 @@ class SeriesSchema(pa.DataFrameModel):
         description = TABLES[SERIES].description
         unique = list(TABLES[SERIES].primary_key)
 
-    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
-    def iso_timestamp(cls, series: Series[str]) -> Series[bool]:
-        return iso_timestamp(series)
-
     @pa.check("open", "high", "low", "close", "volume", name="finite", element_wise=False)
     def finite(cls, series: Series[float]) -> Series[bool]:
         return finite(series)
@@ -183,7 +254,7 @@ class SeriesSchema(pa.DataFrameModel):
         return low_le_open_close(df)
 
 
-class IndicatorsSchema(pa.DataFrameModel):
+class IndicatorsSchema(_TimestampChecks):
     """``indicators``: long-format per-symbol indicators and market-wide series."""
 
     timestamp: Series[str] = _field(INDICATORS, "timestamp")
@@ -196,16 +267,12 @@ class IndicatorsSchema(pa.DataFrameModel):
         description = TABLES[INDICATORS].description
         unique = list(TABLES[INDICATORS].primary_key)
 
-    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
-    def iso_timestamp(cls, series: Series[str]) -> Series[bool]:
-        return iso_timestamp(series)
-
     @pa.check("value", name="finite", element_wise=False)
     def finite(cls, series: Series[float]) -> Series[bool]:
         return finite(series)
 
 
-class TradesSchema(pa.DataFrameModel):
+class TradesSchema(_TimestampChecks):
     """``trades``: executed fills."""
 
     trade_id: Series[int] = _field(TRADES, "trade_id", unique=True)
@@ -221,16 +288,12 @@ class TradesSchema(pa.DataFrameModel):
         name = TRADES
         description = TABLES[TRADES].description
 
-    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
-    def iso_timestamp(cls, series: Series[str]) -> Series[bool]:
-        return iso_timestamp(series)
-
     @pa.check("quantity", "price", "fee", name="finite", element_wise=False)
     def finite(cls, series: Series[float]) -> Series[bool]:
         return finite(series)
 
 
-class BenchmarksSchema(pa.DataFrameModel):
+class BenchmarksSchema(_TimestampChecks):
     """``benchmarks``: benchmark levels."""
 
     timestamp: Series[str] = _field(BENCHMARKS, "timestamp")
@@ -241,10 +304,6 @@ class BenchmarksSchema(pa.DataFrameModel):
         name = BENCHMARKS
         description = TABLES[BENCHMARKS].description
         unique = list(TABLES[BENCHMARKS].primary_key)
-
-    @pa.check("timestamp", name="iso_timestamp", element_wise=False)
-    def iso_timestamp(cls, series: Series[str]) -> Series[bool]:
-        return iso_timestamp(series)
 
     @pa.check("close", name="finite", element_wise=False)
     def finite(cls, series: Series[float]) -> Series[bool]:
@@ -371,16 +430,21 @@ CHECK_COLUMNS: dict[str, str] = {
     "low_le_open_close": "low",
     "index_sorted_unique": "index",
     "sorted_by_symbol_time": "symbol, timestamp",
+    "usable_symbol": "symbol",
 }
 
 # Twins of the checks that the array engine (`validation.array_violations`) cannot hand to pandera
 # as they are, because it does not fetch the column's text: it fetches ``timestamp`` parsed (NaT
-# where NULL or unparseable) plus a NULL flag, and ``symbol`` as an integer code. A twin takes
-# (parsed values, NULL flags) and is TRUE on a violating row; NULL is the nullable check's
-# business, so a twin never flags it. Every other check of a big-table schema is run by pandera
+# where NULL, unparseable or zoned) plus a NULL flag and a zoned flag (the text carries an offset),
+# and ``symbol`` as an integer code. A twin takes (parsed values, NULL flags, the rows' zoned
+# flags) and is TRUE on a violating row; NULL is the nullable check's business, so a twin never
+# flags it. Every other check of a big-table schema is run by pandera
 # itself on the fetched float columns (column checks) or on a frame of the fetched arrays
 # (dataframe checks, which therefore see ``symbol`` as a code and ``timestamp`` parsed).
-ARRAY_TWINS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "not_nullable": lambda values, null: null,
-    "iso_timestamp": lambda values, null: np.isnat(values) & ~null,
+ARRAY_TWINS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "not_nullable": lambda values, null, zoned: null,
+    # the fetched time of a zoned text is NaT (`contract.timestamp_sql`): that is not a parse failure
+    "iso_timestamp": lambda values, null, zoned: np.isnat(values) & ~null & ~zoned,
+    "naive_timestamp": lambda values, null, zoned: zoned,
+    "not_in_future": lambda values, null, zoned: values >= np.datetime64(contract.future_horizon(), "us"),
 }

@@ -40,8 +40,17 @@ def shard_key(value: str) -> str:
     return key or "unknown"
 
 
-def assign_shards(assets: pd.DataFrame, cfg: ShardingConfig) -> dict[str, str]:
-    """``symbol -> shard key`` for the tradable rows of an ``assets`` frame."""
+def assign_shards(assets: pd.DataFrame, cfg: ShardingConfig, where=None) -> dict[str, str]:
+    """``symbol -> shard key`` for the tradable rows of an ``assets`` frame.
+
+    Raises `DataValidationError` (prefixed by ``where``, e.g. the database path) when a tradable
+    symbol cannot be a partition key (too long, a path separator, a leading dot): the keys made
+    here are registered with Dagster and become store directories, so this is the last point
+    where refusing leaves nothing behind.
+    """
+    from plusultra_core.data.validation import check_usable_symbols
+
+    check_usable_symbols(assets, where)
     frame = assets[assets["tradable"].astype(bool)] if "tradable" in assets else assets
     symbols = frame["symbol"].astype(str)
     if cfg.mode == "symbol":

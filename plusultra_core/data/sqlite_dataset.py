@@ -27,7 +27,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from plusultra_core.data import contract, duck, validation
+from plusultra_core.data import contract, duck, schemas, validation
 from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TABLES
 from plusultra_core.data.duck import MARKET
 from plusultra_core.data.periods import PERIODS
@@ -119,16 +119,17 @@ class SQLiteMarketDataset:
 
     def date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """First and last bar timestamp in ``series`` (NaT, NaT when empty)."""
-        lo, hi = self._duck().execute(f"SELECT min(TRY_CAST(timestamp AS TIMESTAMP)), "
-                                      f"max(TRY_CAST(timestamp AS TIMESTAMP)) FROM {MARKET}.{SERIES}").fetchone()
+        ts = contract.timestamp_sql("timestamp")
+        lo, hi = self._duck().execute(f"SELECT min({ts}), max({ts}) FROM {MARKET}.{SERIES}").fetchone()
         return pd.Timestamp(lo), pd.Timestamp(hi)
 
     def trading_days(self) -> pd.DatetimeIndex:
         """Sorted dates on which any tradable symbol has a bar: the market's own calendar
         (holidays are absent because nothing traded), one grouped query."""
+        ts = contract.timestamp_sql("timestamp")  # zoned text has no date: not a trading day
         rows = self._duck().execute(
-            f"SELECT DISTINCT CAST(TRY_CAST(timestamp AS TIMESTAMP) AS DATE) AS d FROM {MARKET}.{SERIES} "
-            f"WHERE symbol IN (SELECT unnest(?::VARCHAR[])) AND TRY_CAST(timestamp AS TIMESTAMP) IS NOT NULL "
+            f"SELECT DISTINCT CAST({ts} AS DATE) AS d FROM {MARKET}.{SERIES} "
+            f"WHERE symbol IN (SELECT unnest(?::VARCHAR[])) AND {ts} IS NOT NULL "
             f"ORDER BY d", [self.symbols()]).fetchall()
         return pd.DatetimeIndex([pd.Timestamp(r[0]) for r in rows], name="day")
 
@@ -136,7 +137,9 @@ class SQLiteMarketDataset:
         """Daily simple returns of one ``benchmarks`` series (default: the first by name), indexed by
         timestamp and named after it; an empty Series when the table has no rows.
 
-        Raises `ContractError` naming the available benchmarks when ``name`` is not among them.
+        Raises `ContractError` naming the available benchmarks when ``name`` is not among them, and
+        `DataValidationError` when its rows fail the ``benchmarks`` schema (a zoned or unparseable
+        timestamp would otherwise become a NaT return).
         """
         conn = self._duck()
         names = [r[0] for r in conn.execute(
@@ -147,9 +150,12 @@ class SQLiteMarketDataset:
             name = names[0]
         elif name not in names:
             raise ContractError(f"{self.path}: benchmark '{name}' not in the benchmarks table (has {names})")
-        levels = conn.execute(
-            f"SELECT TRY_CAST(timestamp AS TIMESTAMP) AS timestamp, close FROM {MARKET}.{BENCHMARKS} "
-            "WHERE benchmark = ? ORDER BY timestamp", [name]).df()
+        cols = ", ".join(TABLES[BENCHMARKS].column_names)
+        rows = conn.execute(f"SELECT rowid AS rowid, {cols} FROM {MARKET}.{BENCHMARKS} WHERE benchmark = ? "
+                            "ORDER BY rowid", [name]).df().set_index("rowid")
+        validation.raise_for_violations(validation.frame_violations(rows, BENCHMARKS),
+                                        f"{self.path}: benchmark '{name}'")
+        levels = rows.assign(timestamp=schemas.parse_timestamps(rows["timestamp"])).sort_values("timestamp")
         close = pd.Series(levels["close"].to_numpy(dtype=np.float64),
                           index=pd.DatetimeIndex(levels["timestamp"]).as_unit("ns"), name=name)
         return close.pct_change().iloc[1:]
@@ -183,7 +189,7 @@ class SQLiteMarketDataset:
         market = assets[assets["asset_class"].isin(MARKET_WIDE_CLASSES)]
         ind_names, fields, names = self._extra_columns(conn, set(market["symbol"]))
         validation.register_codes(conn, "name_codes", names)
-        where, params = _where(wanted, lo, hi)
+        where, params = _where(wanted, lo, hi, contract.future_horizon() if validate else None)
         bars = validation.fetch_rows(conn, SERIES, codes={"symbol": "symbol_codes"}, where=where, params=params)
         # per-symbol indicators of the panel's symbols in range; market-wide ones up to ``end``
         # (earlier observations are needed for the as-of join at ``start``)
@@ -265,15 +271,16 @@ class SQLiteMarketDataset:
         if period not in PERIODS:
             raise PartitionKeyError(f"unknown history period '{period}'; expected one of {', '.join(PERIODS)}")
         months = PERIODS[period][2]
+        ts = contract.timestamp_sql("timestamp")  # zoned text has no time: in no partition
         # ``period`` is one of the PERIODS keys (checked above), which are DuckDB date parts
         sql = f"""
         WITH bars AS (
-            SELECT symbol, TRY_CAST(timestamp AS TIMESTAMP) AS ts,
+            SELECT symbol, {ts} AS ts,
                    hash(timestamp, open, high, low, close, volume) AS h
             FROM {MARKET}.{SERIES}),
         lag AS (SELECT symbol, publication_lag_days AS lag FROM {MARKET}.{ASSETS}
                 WHERE asset_class IN (SELECT unnest(?::VARCHAR[]))),
-        ind AS (SELECT symbol, name, TRY_CAST(timestamp AS TIMESTAMP) AS ts, hash(timestamp, name, value) AS h
+        ind AS (SELECT symbol, name, {ts} AS ts, hash(timestamp, name, value) AS h
                 FROM {MARKET}.{INDICATORS}),
         s AS (SELECT symbol, date_trunc('{period}', ts) AS p, count(*) AS n_rows, min(ts) AS first_ts,
                      max(ts) AS last_ts, sum(h::HUGEINT) AS hs
@@ -377,9 +384,11 @@ def _market_columns(mcode, iname, its, value, symbols, names, fields, lags, uniq
     return dict(sorted(out.items()))
 
 
-def _where(symbols: list[str] | None, lo, hi) -> tuple[str, list]:
-    """Row filter of the ``series`` scan. Rows with unparseable timestamps are kept so that
-    validation can report them."""
+def _where(symbols: list[str] | None, lo, hi, horizon=None) -> tuple[str, list]:
+    """Row filter of the ``series`` scan. Rows with unparseable (or zoned) timestamps are kept so
+    that validation can report them, and so are rows dated at or after ``horizon`` (when given)
+    whatever ``hi``: a bar dated in the future is in no partition's range yet, so a read bounded
+    by partitions would otherwise never see it (and the check ``not_in_future`` never run)."""
     clauses, params = [], []
     if symbols is not None:
         clauses.append("symbol IN (SELECT unnest(?::VARCHAR[]))")
@@ -388,6 +397,6 @@ def _where(symbols: list[str] | None, lo, hi) -> tuple[str, list]:
         clauses.append("(ts IS NULL OR ts >= ?)")
         params.append(lo)
     if hi is not None:
-        clauses.append("(ts IS NULL OR ts < ?)")
-        params.append(hi)
+        clauses.append("(ts IS NULL OR ts < ?" + (" OR ts >= ?)" if horizon is not None else ")"))
+        params += [hi] if horizon is None else [hi, horizon]
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

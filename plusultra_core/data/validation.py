@@ -11,10 +11,10 @@ Two engines execute those definitions:
 * **array engine** (`fetch_rows` + `array_violations`): for the big tables (``series``,
   ``indicators``) DuckDB scans the SQLite file once, in parallel, straight into numpy arrays
   (via Arrow; no temp table): the rowid, floats as they are, ``timestamp`` parsed to int64
-  microseconds plus a NULL flag, ``symbol`` as an integer code from an ENUM cast. The engine
-  walks the *pandera schema object* and runs pandera's own check objects on those arrays
-  (column checks on the float columns, dataframe checks on a frame of the arrays); only checks
-  that need the raw text (nullability, ``iso_timestamp``) run as their `schemas.ARRAY_TWINS`.
+  microseconds plus a NULL flag and a zoned flag, ``symbol`` as an integer code from an ENUM
+  cast. The engine walks the *pandera schema object* and runs pandera's own check objects on
+  those arrays (column checks on the float columns, dataframe checks on a frame of the arrays);
+  only checks on text columns (nullability, the timestamp checks) run as `schemas.ARRAY_TWINS`.
   Only a failing check costs a query, for its first offending rows by rowid. Checks, names and
   the report format stay pandera's; only the execution moves. A text check without a twin is
   a programming error (`NotImplementedError`), asserted by a test, and parity tests assert
@@ -50,6 +50,7 @@ from plusultra_core.data.contract import ASSETS, INDICATORS, SERIES, TABLES, TRA
 from plusultra_core.errors import ContractError, DataValidationError
 
 MAX_FAILURE_ROWS = 5
+MAX_SYMBOLS_SHOWN = 10  # unusable symbols named in `check_usable_symbols`' one line (each cut short)
 KNOWN_SYMBOL = "known_symbol"
 # Tables validated by the array engine (large); the others go through pandera directly.
 ARRAY_ENGINE_TABLES = (SERIES, INDICATORS)
@@ -148,14 +149,44 @@ class DatabaseReport:
 
 
 def raise_for_violations(violations: list[Violation], where: str) -> None:
-    """Raise `DataValidationError` listing every violation (the first one in its attributes)."""
+    """Raise `DataValidationError` listing every violation (the first one in its attributes).
+
+    The first line alone says what failed where (``table.column 'check'`` of each, the first
+    three named); the lines below show each violation's first offending rows.
+    """
     if not violations:
         return
     first = violations[0]
+    named = ", ".join(f"{v.table}.{v.column} '{v.check}'" for v in violations[:3])
+    more = f" (+{len(violations) - 3} more)" if len(violations) > 3 else ""
     body = "\n".join("  - " + v.to_text(indent="      ") for v in violations)
-    raise DataValidationError(f"{where}: {len(violations)} check(s) failed\n{body}", table=first.table,
-                              column=first.column, check=first.check,
+    raise DataValidationError(f"{where}: {len(violations)} check(s) failed: {named}{more}\n{body}",
+                              table=first.table, column=first.column, check=first.check,
                               failure_cases=first.failure_cases, report=violations)
+
+
+def check_usable_symbols(assets: pd.DataFrame, where=None) -> None:
+    """Raise a one-line `DataValidationError` (``assets.symbol``, check ``usable_symbol``) naming
+    the first tradable symbols that cannot be partition keys, each with its reason, before any
+    key is made from them (`schemas.symbol_problem`)."""
+    bad = ~schemas.usable_symbol(assets).to_numpy()
+    found = [(s, schemas.symbol_problem(s)) for s in assets["symbol"].to_numpy()[bad]]
+    if not found:
+        return
+    shown = ", ".join(f"{_short(s)} ({why})" for s, why in found[:MAX_SYMBOLS_SHOWN])
+    more = f", ... (+{len(found) - MAX_SYMBOLS_SHOWN} more)" if len(found) > MAX_SYMBOLS_SHOWN else ""
+    prefix = f"{where}: " if where else ""
+    raise DataValidationError(
+        f"{prefix}table '{ASSETS}', column 'symbol', check 'usable_symbol': {len(found)} tradable "
+        f"symbol(s) cannot be partition keys: {shown}{more}", table=ASSETS, column="symbol",
+        check="usable_symbol",
+        failure_cases=pd.DataFrame(found[:MAX_SYMBOLS_SHOWN], columns=["symbol", "problem"]))
+
+
+def _short(value, limit: int = 24) -> str:
+    """``repr`` of a value cut to ``limit`` characters (a 300-character symbol stays one line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,15 +320,17 @@ class ArrayRows:
     """Rows of one contract table fetched as numpy arrays, in storage (SQLite rowid) order.
 
     ``values[c]`` per contract column, [N] each: REAL -> float64 (NULL -> NaN); ``timestamp`` ->
-    datetime64[us] (NaT where NULL or unparseable); a TEXT column with a codes type -> int64
+    datetime64[us] (NaT where NULL, unparseable or zoned); a TEXT column with a codes type -> int64
     code (`NULL_CODE` for NULL, <= `UNKNOWN_CODE` when not among the codes); any other column ->
     uint64 hash of the value (equality only). ``null[c]``: [N] bool, the value is NULL in SQLite.
+    ``zoned``: [N] bool, the timestamp text carries a UTC offset or zone (all False without one).
     """
 
     table: str
     rid: np.ndarray
     values: dict[str, np.ndarray]
     null: dict[str, np.ndarray]
+    zoned: np.ndarray
 
     def __len__(self) -> int:
         return len(self.rid)
@@ -326,18 +359,19 @@ def fetch_rows(conn, table: str, *, codes: dict[str, str] | None = None, where: 
 
     ``codes`` maps TEXT columns to ENUM types made by `register_codes`. ``where`` may
     filter on the table's columns (raw values) and on ``ts`` (the parsed timestamp), with ``?``
-    parameters. The timestamp is parsed by DuckDB (``TRY_CAST``); nothing is staged.
+    parameters. The timestamp is parsed by DuckDB (`contract.timestamp_sql`); nothing is staged.
     """
     from plusultra_core.data.duck import MARKET
 
     spec, codes = TABLES[table], codes or {}
     has_ts = "timestamp" in spec.column_names
     cols = ", ".join(f"t.{_q(c)}" for c in spec.column_names)
-    inner = (f"SELECT t.rowid AS rid, {cols}, {'TRY_CAST(t.timestamp AS TIMESTAMP)' if has_ts else 'NULL'} "
-             f"AS ts FROM {MARKET}.{table} t")
+    ts_sql = contract.timestamp_sql("t.timestamp") if has_ts else "NULL"
+    zoned_sql = contract.zoned_sql("t.timestamp") if has_ts else "FALSE"
+    inner = f"SELECT t.rowid AS rid, {cols}, {ts_sql} AS ts, {zoned_sql} AS zoned FROM {MARKET}.{table} t"
     if where:
         inner = f"SELECT * FROM ({inner}) {where}"
-    proj = ["r.rid"]
+    proj = ["r.rid", "r.zoned"]
     for col in spec.columns:
         c, out = _q(col.name), _q("v_" + col.name)
         if col.name == "timestamp":
@@ -360,6 +394,7 @@ def fetch_rows(conn, table: str, *, codes: dict[str, str] | None = None, where: 
     rid = np.asarray(arr["rid"], dtype=np.int64)
     # DuckDB preserves the scan's (rowid) order; restore it should that ever change
     order = np.argsort(rid, kind="stable") if len(rid) > 1 and not (rid[1:] > rid[:-1]).all() else None
+    zoned = np.asarray(arr["zoned"], dtype=bool)
     values, null = {}, {}
     for col in spec.columns:
         v = arr["v_" + col.name]
@@ -371,7 +406,8 @@ def fetch_rows(conn, table: str, *, codes: dict[str, str] | None = None, where: 
             v = v.astype(np.int64 if col.name in codes else np.uint64, copy=False)
         n = np.isnan(v) if col.sqltype == "REAL" else np.asarray(arr["n_" + col.name], dtype=bool)
         values[col.name], null[col.name] = (v, n) if order is None else (v[order], n[order])
-    return ArrayRows(table, rid if order is None else rid[order], values, null)
+    return ArrayRows(table, rid if order is None else rid[order], values, null,
+                     zoned if order is None else zoned[order])
 
 
 def _column_check(check: pa.Check, column: str) -> Callable[[ArrayRows], np.ndarray]:
@@ -400,7 +436,7 @@ def _frame_check(check: pa.Check) -> Callable[[ArrayRows], np.ndarray]:
 
 def _twin(name: str, column: str) -> Callable[[ArrayRows], np.ndarray]:
     twin = schemas.ARRAY_TWINS[name]
-    return lambda rows: twin(rows.values[column], rows.null[column])
+    return lambda rows: twin(rows.values[column], rows.null[column], rows.zoned)
 
 
 def array_checks(table: str) -> list[tuple[str, str, Callable[[ArrayRows], np.ndarray]]]:

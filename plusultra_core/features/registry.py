@@ -97,14 +97,16 @@ class FeatureRegistry:
                tags: Iterable[str] | None = None) -> list[FeatureSpec]:
         """Features named in ``names`` plus those carrying any of ``tags``, in registry order.
 
-        With neither, every feature. Unknown names or tags raise one `ConfigError` that lists
-        each with its close matches.
+        With neither (both ``None``), every feature. Unknown names or tags raise one `ConfigError`
+        that lists each with its close matches; so does an explicitly *empty* list, which
+        would otherwise select nothing or, once a caller reads it as "not given", everything.
         """
         if names is None and tags is None:
             return list(self._specs.values())
-        names = [names] if isinstance(names, str) else list(names or [])
-        tags = [tags] if isinstance(tags, str) else list(tags or [])
-        problems = []
+        names, tags = _as_list(names), _as_list(tags)
+        problems = [f"feature {what} is an empty list: name at least one, or pass None (in a config: "
+                    "remove the key)" for what, given in (("names", names), ("tags", tags)) if given == []]
+        names, tags = names or [], tags or []
         bad_names = [n for n in names if n not in self._specs]
         if bad_names:
             problems.append(_unknown("feature", bad_names, self.names))
@@ -128,6 +130,13 @@ class FeatureRegistry:
             desc = s.description.replace("|", "\\|")
             lines.append(f"| `{s.name}` | {' / '.join(s.tags)} | {s.lookback} | {deps} | {desc} |")
         return "\n".join(lines)
+
+
+def _as_list(value: Iterable[str] | None) -> list[str] | None:
+    """``None`` stays ``None`` (not given); a lone string is one name."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _unknown(kind: str, bad: list[str], known: list[str]) -> str:

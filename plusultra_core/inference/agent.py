@@ -99,7 +99,9 @@ class MarketNNPlusUltraAgent:
     def __init__(self, module, sidecar: dict, checkpoint: str | Path, *, risk_confidence: float = 0.99,
                  risk_lookback: int = 250, batch_size: int = 1024, checkpoint_id: str | None = None):
         from plusultra_core.features import FeaturePipeline
+        from plusultra_core.training.checkpoints import check_feature_order
 
+        check_feature_order(sidecar["feature_names"], sidecar, checkpoint)  # the order fed below
         self.module = module
         self.sidecar = sidecar
         self.checkpoint = str(checkpoint)

@@ -69,12 +69,13 @@ def load_supervised(path: str | Path):
     count, horizon) and the weights are loaded with ``weights_only=True``. Raises `CheckpointError`
     naming the path when the files are missing or corrupt, the sidecar lacks what is needed to
     rebuild the model (architecture, model config, feature list, context length, horizon, head),
-    it is a pretraining checkpoint, or the weights do not fit the rebuilt model.
+    it is a pretraining checkpoint, the weights do not fit the rebuilt model, or its feature names
+    do not hash, in order, to its ``feature_hash`` (`check_feature_order`).
     """
     from plusultra_core.config import from_dict
     from plusultra_core.losses import LossConfig
     from plusultra_core.models.registry import build_config
-    from plusultra_core.training.checkpoints import load_checkpoint
+    from plusultra_core.training.checkpoints import check_feature_order, load_checkpoint
     from plusultra_core.training.config import OptimConfig
     from plusultra_core.training.supervised_module import SupervisedTradingModule, compare_state
 
@@ -103,6 +104,7 @@ def load_supervised(path: str | Path):
     if any(diff.values()):
         raise CheckpointError(f"{path}: weights do not fit the {side['architecture']} model described by "
                               f"its sidecar: {_describe(diff)}")
+    check_feature_order(names, side, path)  # same shapes for any order: only the hash can tell
     module.load_state_dict(state)
     module.eval()
     return module, side

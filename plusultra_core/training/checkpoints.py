@@ -53,6 +53,55 @@ def feature_hash(feature_names) -> str:
     return hashlib.sha256("\n".join(map(str, feature_names)).encode()).hexdigest()[:16]
 
 
+# A sidecar longer than this is not searched for the swapped pair (n^2/2 hashes: ~30 ms here).
+_SWAP_SEARCH_MAX = 256
+
+
+def check_feature_order(names, sidecar: Mapping[str, Any], where) -> None:
+    """Refuse to feed a model ``names`` (its inputs, in order) unless they hash to the sidecar's
+    ``feature_hash``, recorded when the model was trained: the tensor layout is positional, so two
+    swapped names would feed each column to the other's weights without any other error.
+
+    Raises a one-line `CheckpointError` naming the first differing position (index from 0): against
+    the sidecar's ``feature_names`` when those still match the hash, else (the sidecar's own list
+    was edited) from the one swap of two names that restores the hash, when there is one.
+    """
+    expected = sidecar.get("feature_hash")
+    names = [str(n) for n in names]
+    if not expected:
+        raise CheckpointError(f"{where}: sidecar has no feature_hash, so the feature order cannot be verified")
+    if feature_hash(names) == expected:
+        return
+    recorded = [str(n) for n in sidecar.get("feature_names") or []]
+    if names != recorded and feature_hash(recorded) == expected:
+        i = next((k for k, (a, b) in enumerate(zip(names, recorded)) if a != b), min(len(names), len(recorded)))
+        fed, trained = (repr(x[i]) if i < len(x) else "nothing" for x in (names, recorded))
+        raise CheckpointError(f"{where}: feature order differs from the checkpoint's at index {i}: "
+                              f"fed {fed}, trained on {trained}")
+    swap = _swap_restoring(names, expected)
+    if swap is None:
+        raise CheckpointError(f"{where}: the {len(names)} feature names do not hash to the sidecar's feature_hash "
+                              f"{expected}: the list was reordered or edited after training")
+    i, j = swap
+    raise CheckpointError(f"{where}: feature order differs from the checkpoint's feature_hash {expected} "
+                          f"first at index {i}: {names[i]!r} there was {names[j]!r} in training "
+                          f"(indices {i} and {j} swapped)")
+
+
+def _swap_restoring(names: list[str], expected: str) -> tuple[int, int] | None:
+    """The first pair ``(i, j)`` whose swap makes ``names`` hash to ``expected`` (a hand-edited list
+    usually differs by one swap), or None."""
+    if len(names) > _SWAP_SEARCH_MAX:
+        return None
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            trial = list(names)
+            trial[i], trial[j] = trial[j], trial[i]
+            if feature_hash(trial) == expected:
+                return i, j
+    return None
+
+
 def code_version() -> str:
     """Package version plus the git commit of the source tree when it is a checkout."""
     try:

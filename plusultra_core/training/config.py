@@ -32,6 +32,15 @@ def _as_tuple(value: Any, name: str) -> tuple[str, ...] | None:
     return tuple(str(v) for v in value)
 
 
+def _selection(value: Any, name: str, noun: str) -> tuple[str, ...] | None:
+    """A list that narrows a default (None: every symbol / feature). An empty one is an error: read
+    as "nothing chosen" it used to fall back to the default, i.e. everything."""
+    out = _as_tuple(value, name)
+    if out == ():
+        raise ValueError(f"{name} is empty: name at least one {noun} or remove the key")
+    return out
+
+
 def _check_split_point(value: Any, name: str) -> None:
     """A split point is a date string / timestamp or a fraction of the timeline in (0, 1)."""
     if value is None or isinstance(value, str):
@@ -76,9 +85,9 @@ class DataConfig:
     num_workers: int = 0
 
     def __post_init__(self):
-        self.symbols = _as_tuple(self.symbols, "data.symbols")
-        self.feature_names = _as_tuple(self.feature_names, "data.feature_names")
-        self.feature_tags = _as_tuple(self.feature_tags, "data.feature_tags")
+        self.symbols = _selection(self.symbols, "data.symbols", "symbol")
+        self.feature_names = _selection(self.feature_names, "data.feature_names", "feature")
+        self.feature_tags = _selection(self.feature_tags, "data.feature_tags", "tag")
         for name in ("context_length", "horizon", "stride", "block_length", "blocks_per_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

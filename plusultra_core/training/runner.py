@@ -43,10 +43,9 @@ def build_frame_from_db(data: DataConfig) -> tuple[pd.DataFrame, list[str]]:
     if not Path(data.db_path).is_file():
         raise ConfigError(f"data.db_path: database not found: {data.db_path}")
     dataset = SQLiteMarketDataset(data.db_path)
-    panel = dataset.load_panel(symbols=list(data.symbols) if data.symbols else None,
-                               start=data.start, end=data.end)
-    selection = FeaturePipeline(names=list(data.feature_names) if data.feature_names else None,
-                                tags=list(data.feature_tags) if data.feature_tags else None)
+    # None means every symbol / feature; DataConfig refuses an empty list, so none is passed on
+    panel = dataset.load_panel(symbols=data.symbols, start=data.start, end=data.end)
+    selection = FeaturePipeline(names=data.feature_names, tags=data.feature_tags)
     wanted = list(selection.feature_names)
     # the target stream is a feature too: compute it even when it is not a model input
     pipeline = selection if data.return_column in wanted else FeaturePipeline(names=[*wanted, data.return_column])

@@ -128,6 +128,34 @@ def _unknown_symbol(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([df, extra], ignore_index=True)
 
 
+def _future_bar(df: pd.DataFrame) -> pd.DataFrame:
+    """A bar of AAA dated 30 days from now, stored after AAA's other rows (so still in order)."""
+    day = (pd.Timestamp.now(tz="UTC").normalize() + pd.Timedelta(days=30)).strftime("%Y-%m-%d")
+    return pd.concat([df, df[df.symbol == "AAA"].tail(1).assign(timestamp=day)], ignore_index=True)
+
+
+def _zoned_benchmarks(path: Path) -> Path:
+    """Two benchmark rows with *different* UTC offsets (pandas alone refuses to parse such a mix)."""
+    frames = good_frames()
+    frames[BENCHMARKS].loc[3, "timestamp"] = "2020-01-06T00:00:00+00:00"
+    frames[BENCHMARKS].loc[4, "timestamp"] = "2020-01-07 09:30-05:00"
+    return write_database(path, frames)
+
+
+UNUSABLE_SYMBOLS = ("S" * 300, "..", "BRK/B", ".hidden", " ", "C:\\X")
+
+
+def _unusable_symbols(path: Path) -> Path:
+    """Tradable assets whose symbols cannot be partition keys (no bars needed to be refused), and a
+    market-wide series with an odd id, which never becomes a key and so is fine."""
+    frames = good_frames()
+    extra = [(s, f"odd {i}", "equity", None, "USD", None, 1, 0) for i, s in enumerate(UNUSABLE_SYMBOLS)]
+    extra.append(("../FF", "factor with an odd id", "factor", None, "USD", None, 0, 0))
+    frames[ASSETS] = pd.concat([frames[ASSETS], pd.DataFrame(extra, columns=frames[ASSETS].columns)],
+                               ignore_index=True)
+    return write_database(path, frames)
+
+
 def build_missing_table(path: Path) -> Path:
     frames = good_frames()
     del frames[INDICATORS]
@@ -160,6 +188,12 @@ DEFECTS: dict[str, tuple[Callable[[Path], Path], tuple[str, str, str] | str]] = 
     "negative_volume": (_series_defect(_set(8, "volume", -5.0)),
                         (SERIES, "volume", "greater_than_or_equal_to(0)")),
     "unknown_symbol": (_series_defect(_unknown_symbol), (SERIES, "symbol", "known_symbol")),
+    # AAA's 10th bar (2020-01-14) written with New York's offset: rejected, never shifted
+    "zoned_timestamp": (_series_defect(_set(9, "timestamp", "2020-01-14 20:00:00-05:00")),
+                        (SERIES, "timestamp", "naive_timestamp")),
+    "zoned_benchmark": (_zoned_benchmarks, (BENCHMARKS, "timestamp", "naive_timestamp")),
+    "future_bar": (_series_defect(_future_bar), (SERIES, "timestamp", "not_in_future")),
+    "unusable_symbol": (_unusable_symbols, (ASSETS, "symbol", "usable_symbol")),
     "missing_table": (build_missing_table, f"table '{INDICATORS}' is missing"),
     "missing_column": (build_missing_column, f"table '{SERIES}': column 'volume' is missing"),
     "not_sqlite": (build_not_sqlite, "not a SQLite database"),

@@ -63,6 +63,14 @@ def test_unknown_name_and_tag_errors_list_close_matches():
         DEFAULT_REGISTRY.get("nope")
 
 
+@pytest.mark.parametrize("kwargs, what", [({"names": []}, "names"), ({"tags": ()}, "tags"),
+                                          ({"names": ["ret_1d"], "tags": []}, "tags")])
+def test_an_explicitly_empty_selection_is_an_error_not_every_feature(kwargs, what):
+    with pytest.raises(ConfigError, match=rf"^feature {what} is an empty list: name at least one, or pass None"):
+        FeaturePipeline(**kwargs)
+    assert len(FeaturePipeline(names=None).feature_names) == len(DEFAULT_REGISTRY)  # None is the default
+
+
 def test_missing_dependency_is_skipped_with_one_structured_log_record(panel, caplog):
     bare = panel.drop(columns=list(MKT_COLUMNS))
     pipe = FeaturePipeline(tags=["alternative", "returns"])

@@ -166,3 +166,39 @@ def test_load_supervised_refuses_weights_its_sidecar_does_not_describe(tiny_chec
     with pytest.raises(CheckpointError, match=r"^weights .*model\.pt do not match sidecar .*model\.pt\.json: "
                                               r"the write was interrupted; retrain$"):
         load_supervised(ckpt)
+
+
+def test_a_sidecar_with_two_feature_names_swapped_is_refused(tiny_checkpoint, tmp_path):
+    """Same count, same shapes: only the sidecar's feature_hash (of the trained order) can tell."""
+    from plusultra_core.inference.agent import MarketNNPlusUltraAgent
+
+    ckpt = _copy_ckpt(tiny_checkpoint, tmp_path)
+    side = json.loads(sidecar_path(ckpt).read_text())
+    assert side["feature_names"] == FEATURES
+    swapped = FEATURES[:1] + [FEATURES[3]] + FEATURES[2:3] + [FEATURES[1]] + FEATURES[4:]  # indices 1 and 3
+    sidecar_path(ckpt).write_text(json.dumps({**side, "feature_names": swapped}))
+    message = (rf"^{ckpt}: feature order differs from the checkpoint's feature_hash {side['feature_hash']} "
+               rf"first at index 1: 'vol_std_20' there was 'mom_5' in training \(indices 1 and 3 swapped\)$")
+    with pytest.raises(CheckpointError, match=message):
+        load_supervised(ckpt)
+    module, good = load_supervised(tiny_checkpoint)
+    with pytest.raises(CheckpointError, match=message):
+        MarketNNPlusUltraAgent(module, {**good, "feature_names": swapped}, ckpt)
+
+
+def test_check_feature_order_names_the_first_differing_index():
+    from plusultra_core.training.checkpoints import check_feature_order, feature_hash
+
+    side = {"feature_names": ["a", "b", "c", "d"], "feature_hash": feature_hash(["a", "b", "c", "d"])}
+    check_feature_order(["a", "b", "c", "d"], side, "ck.pt")
+    with pytest.raises(CheckpointError, match=r"^ck\.pt: feature order differs from the checkpoint's at index 2: "
+                                              r"fed 'd', trained on 'c'$"):
+        check_feature_order(["a", "b", "d", "c"], side, "ck.pt")
+    with pytest.raises(CheckpointError, match="at index 4: fed 'e', trained on nothing$"):
+        check_feature_order(["a", "b", "c", "d", "e"], side, "ck.pt")
+    rotated = {**side, "feature_names": ["b", "c", "d", "a"]}  # no single swap restores the hash
+    with pytest.raises(CheckpointError, match=r"the 4 feature names do not hash to the sidecar's feature_hash "
+                                              r"\w+: the list was reordered or edited after training$"):
+        check_feature_order(rotated["feature_names"], rotated, "ck.pt")
+    with pytest.raises(CheckpointError, match="sidecar has no feature_hash"):
+        check_feature_order(["a"], {"feature_names": ["a"]}, "ck.pt")

@@ -44,6 +44,18 @@ def test_unknown_key_names_key_and_file(tmp_path):
         load_config(PretrainConfig, bad)
 
 
+@pytest.mark.parametrize("key, noun", [("feature_names", "feature"), ("feature_tags", "tag"), ("symbols", "symbol")])
+def test_an_empty_selection_list_names_the_key_and_file(tmp_path, key, noun):
+    """``[]`` used to be read as "not given", i.e. every feature (or symbol)."""
+    bad = tmp_path / "empty.yaml"
+    bad.write_text(f"data:\n  {key}: []\n")
+    with pytest.raises(ConfigError, match=rf"empty\.yaml.*data\.{key} is empty: name at least one {noun} "
+                                          "or remove the key$"):
+        load_config(TrainConfig, bad)
+    bad.write_text(f"data:\n  {key}: null\n")
+    assert getattr(load_config(TrainConfig, bad).data, key) is None
+
+
 def test_parameter_groups_exclude_norms_biases_embeddings():
     model = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 2))
     groups = parameter_groups(model, 0.1)
