@@ -23,7 +23,7 @@ class MarketDatabase(ConfigurableResource):
     def shard_map(self, dataset=None) -> dict[str, str]:
         """``symbol -> shard`` for every tradable symbol in the `assets` table."""
         dataset = dataset or self.dataset()
-        return assign_shards(dataset.assets(), ShardingConfig(self.shard_mode, self.shard_buckets))
+        return assign_shards(dataset.assets(), ShardingConfig(self.shard_mode, self.shard_buckets), where=dataset.path)
 
 
 class PartitionStore(ConfigurableResource):

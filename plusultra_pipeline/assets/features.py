@@ -39,8 +39,9 @@ def feature_pipeline(settings: PipelineSettings):
     from plusultra_core.features import DEFAULT_REGISTRY, FeaturePipeline
 
     sel = settings.features
-    specs = DEFAULT_REGISTRY.select(names=list(sel.names) if sel.names else None,
-                                    tags=list(sel.tags) if sel.tags else None)
+    # None means the default (every feature); an explicit empty list is an error in the registry
+    specs = DEFAULT_REGISTRY.select(names=list(sel.names) if sel.names is not None else None,
+                                    tags=list(sel.tags) if sel.tags is not None else None)
     if sel.exclude:
         DEFAULT_REGISTRY.select(names=list(sel.exclude))  # unknown excluded names are an error too
     names = [s.name for s in specs if s.name not in set(sel.exclude)]

@@ -117,3 +117,34 @@ def test_market_db_data_version_follows_table_content(tmp_path, demo_db_path, co
     after = source_versions(resource, "year")
     changed = {key for key in after if first.get(key) != after[key]}
     assert changed and all(key.startswith("2019|") for key in changed)
+
+
+def test_changing_one_bar_marks_exactly_its_partition_and_then_its_dependents_stale(demo_env):
+    """Through the instance API: an edited 2005 MSFT bar makes `validated_bars[2005|MSFT]` the only
+    stale partition; once it is rebuilt with new content, Dagster marks stale exactly the feature
+    partitions whose lookback (and universe-wide ranks) read it, and nothing else."""
+    import sqlite3
+
+    from plusultra_pipeline.runner import materialized_keys, observe_market_db, run_history_plans
+    from plusultra_pipeline.incremental import RunPlan
+    from plusultra_pipeline.staleness import to_do
+
+    db, settings, defs, instance = demo_env
+    lookback = lookback_periods(settings)
+    materialize_history(instance, defs, settings, lookback)
+    built = {a: materialized_keys(instance, a) for a in HISTORY}
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE series SET close = close * 1.01, high = high * 1.01 WHERE symbol = 'MSFT' AND "
+                     "timestamp = (SELECT MIN(timestamp) FROM series WHERE symbol = 'MSFT' AND timestamp >= '2005-06-01')")
+    assert observe_market_db(instance, defs) == 1
+    assert to_do(instance, defs, "validated_bars", built["validated_bars"]) == ["2005|MSFT"]
+    assert to_do(instance, defs, "feature_panel", built["feature_panel"]) == []  # Dagster judges direct inputs
+    run_history_plans(instance, defs, [RunPlan(("validated_bars",), ("2005", "2005"), ("MSFT", "MSFT"))])
+    # features read two lookback years and rank across every shard
+    expected = {f"{year}|{shard}" for year in (2005, 2006, 2007) for shard in ("MSFT", "NASDAQ", "SP500")}
+    assert set(to_do(instance, defs, "feature_panel", built["feature_panel"])) == expected & set(built["feature_panel"])
+    assert to_do(instance, defs, "validated_bars", built["validated_bars"]) == []
+    # the planner predicts the same set and rebuilds it; afterwards Dagster reports everything fresh
+    materialize_history(instance, defs, settings, lookback)
+    for asset in HISTORY:
+        assert to_do(instance, defs, asset, materialized_keys(instance, asset)) == [], asset

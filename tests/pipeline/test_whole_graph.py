@@ -30,7 +30,7 @@ from tests.pipeline.conftest import tiny_graph_settings
 
 SEEDS = (0, 1)
 CUTOFFS = ("2018-01-01", "2018-02-01")
-DAYS = ("2018-01-02", "2018-01-31")
+DAYS = ("2018-01-02", "2018-02-06")  # served by both cutoffs
 ALL_ASSETS = {"validated_bars", "feature_panel", "window_tensors", "pretrained_checkpoint",
               "supervised_checkpoint", "evaluation_report", "leaderboard", "inference_frames"}
 
@@ -147,7 +147,7 @@ def test_lineage_of_an_inference_day_reaches_the_data_version(graph):
 
 def test_schedules_request_the_expected_partitions(graph):
     """Schedules ask for the newest partition the data reaches, and skip with a reason when it is
-    done (the fixture trained cutoffs 2018-01/02 and inferred 2018-01-02..31)."""
+    done (the fixture trained cutoffs 2018-01/02 and inferred 2018-01-02..02-06)."""
     defs = graph["defs"]
     repo = defs.get_repository_def()
     instance = graph["instance"]
@@ -164,7 +164,7 @@ def test_schedules_request_the_expected_partitions(graph):
     assert [r.partition_key for r in tick("retraining_schedule", "2026-12-01 06:00").run_requests] == ["2018-12-01"]
     assert [r.partition_key for r in tick("evaluation_schedule", "2018-04-01 07:00").run_requests] == ["2018-03-01"]
     assert not tick("evaluation_schedule", "2018-03-01 07:00").run_requests  # fold 2018-02 is evaluated
-    assert [r.partition_key for r in tick("daily_inference_schedule", "2018-02-05 22:00").run_requests] == ["2018-02-05"]
+    assert [r.partition_key for r in tick("daily_inference_schedule", "2018-02-08 22:00").run_requests] == ["2018-02-08"]
     assert not tick("daily_inference_schedule", "2018-01-17 22:00").run_requests  # inferred already
     # 2018-02-19 (Presidents' Day) has no bars: the newest trading day before it is asked for
     holiday = tick("daily_inference_schedule", "2018-02-19 22:00").run_requests
@@ -248,3 +248,97 @@ def test_chained_returns_are_reproduced_from_raw_sqlite_closes(graph):
         mine = board.daily[strategy]
         assert len(mine) == len(probe) > 30
         np.testing.assert_allclose(mine.to_numpy(), probe.reindex(mine.index).to_numpy(), rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------------- lineage as Dagster sees it
+def latest_events(instance, asset: str) -> dict:
+    """``partition -> latest materialisation record`` of ``asset``."""
+    from dagster import AssetRecordsFilter
+
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(asset)), limit=10_000).records
+    out = {}
+    for record in records:  # newest first
+        out.setdefault(record.partition_key, record)
+    return out
+
+
+def test_each_history_partition_has_its_own_version_and_metadata(graph):
+    """Distinct content data versions per partition; each event's metadata is that partition's."""
+    store = ParquetStore(graph["settings"].store_path)
+    for asset in ("validated_bars", "feature_panel", "window_tensors"):
+        events = latest_events(graph["instance"], asset)
+        versions = {k: r.asset_materialization.tags["dagster/data_version"] for k, r in events.items()}
+        assert len(set(versions.values())) == len(versions) > 50, asset
+        for key in ("2005|MSFT", "2018|SP500"):
+            period, shard = key.split("|")
+            frame = store.read(asset, [{"shard": shard, "period": period}])
+            meta = events[key].asset_materialization.metadata
+            assert meta["rows"].value == len(frame), (asset, key)
+            if asset != "window_tensors":
+                assert meta["symbols"].value == shard
+            ts = pd.to_datetime(frame["timestamp"])
+            assert meta["date_range"].value == f"{ts.min():%Y-%m-%d} .. {ts.max():%Y-%m-%d}"
+
+
+def test_an_unchanged_observation_marks_nothing_stale(graph):
+    from plusultra_pipeline.runner import materialized_keys, observe_market_db
+    from plusultra_pipeline.staleness import to_do
+
+    g = graph
+    assert observe_market_db(g["instance"], g["defs"]) == 0  # nothing changed: nothing recorded
+    for asset in ("validated_bars", "feature_panel", "window_tensors"):
+        assert to_do(g["instance"], g["defs"], asset, materialized_keys(g["instance"], asset)) == [], asset
+    for asset in ("training_set", "pretrained_checkpoint", "supervised_checkpoint", "evaluation_report"):
+        assert to_do(g["instance"], g["defs"], asset, g["cutoffs"]) == [], asset
+    assert to_do(g["instance"], g["defs"], "inference_frames", g["days"]) == []
+
+
+def test_each_inference_day_points_at_the_checkpoint_that_served_it(graph):
+    checkpoints = latest_events(graph["instance"], "supervised_checkpoint")
+    days = latest_events(graph["instance"], "inference_frames")
+    assert set(days) == set(graph["days"])
+    served = {}
+    for day, record in days.items():
+        cutoff = "2018-02-01" if day >= "2018-02-01" else "2018-01-01"
+        tags = record.asset_materialization.tags
+        assert tags["dagster/input_event_pointer/supervised_checkpoint"] == str(checkpoints[cutoff].storage_id)
+        assert (tags["dagster/input_data_version/supervised_checkpoint"]
+                == checkpoints[cutoff].asset_materialization.tags["dagster/data_version"])
+        assert record.asset_materialization.metadata["cutoff"].value == cutoff
+        served[cutoff] = served.get(cutoff, 0) + 1
+    assert set(served) == {"2018-01-01", "2018-02-01"}
+    # the two cutoffs' checkpoints are different models with different versions
+    assert len({r.asset_materialization.tags["dagster/data_version"] for r in checkpoints.values()}) == 2
+
+
+def test_partitions_end_at_the_data_and_skip_holidays(graph):
+    from plusultra_pipeline.runner import history_period_keys
+
+    defs = graph["defs"]
+    assert history_period_keys(defs)[-1] == "2018"              # the demo data ends 2018-12-31
+    assert partition_keys(defs, "supervised_checkpoint")[-1] == "2018-12-01"
+    days = partition_keys(defs, "inference_frames")
+    assert days[0] == "2018-01-02" and days[-1] == "2018-12-31"
+    for holiday in ("2018-01-15", "2018-02-19", "2018-03-30", "2018-12-25"):
+        assert holiday not in days
+    assert len(days) == 251                                     # NYSE sessions in 2018
+
+
+def test_partitioned_checks_are_recorded_per_partition(graph):
+    from dagster import AssetCheckKey
+    from dagster._core.event_api import PartitionKeyFilter
+
+    instance = graph["instance"]
+    for asset, check, key in (("validated_bars", "row_count_matches_source", "2005|MSFT"),
+                              ("window_tensors", "window_values_finite", "2018|NASDAQ"),
+                              ("supervised_checkpoint", "weights_finite", "2018-02-01"),
+                              ("supervised_checkpoint", "sidecar_matches_partition", "2018-01-01"),
+                              ("evaluation_report", "fold_coverage", "2018-01-01"),
+                              ("inference_frames", "positions_in_range", "2018-02-06"),
+                              ("inference_frames", "one_row_per_tradable_symbol", "2018-01-03")):
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            AssetCheckKey(AssetKey(asset), check), limit=5, partition_filter=PartitionKeyFilter(key=key))
+        assert history, (asset, check, key)
+        record = history[0]
+        assert record.status.value == "SUCCEEDED", (asset, check, key)
+        assert record.event.dagster_event.event_specific_data.partition == key
