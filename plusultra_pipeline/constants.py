@@ -10,6 +10,11 @@ SYMBOL_DIM = "symbol"     # a symbol, or a shard of symbols for large universes
 PERIOD_DIM = "period"     # a year / quarter / month of history
 SYMBOLS_PARTITIONS = "symbols"  # name of the dynamic partitions set filled from `assets`
 
+# workspace.yaml and [tool.dagster] name the code location so; runs the CLI starts carry its
+# repository label, so the UI lists them with the location's runs and on the Overview timeline
+CODE_LOCATION = "plusultra"
+REPOSITORY_LABEL = f"__repository__@{CODE_LOCATION}"
+
 MARKET_DB = "market_db"
 STORE = "store"
 

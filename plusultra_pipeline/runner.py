@@ -120,8 +120,14 @@ def partition_keys(defs, asset: str) -> list[str]:
 
 
 def cli_tags() -> dict[str, str]:
-    """Tags naming where a run came from (shown in the UI's run list)."""
-    return {"plusultra/origin": "cli", "plusultra/command": " ".join(os.path.basename(a) for a in sys.argv[:2])}
+    """Tags naming where a run came from (shown in the UI's run list), and the code location's
+    repository label Dagster filters runs by (its own launches set it from the run's origin)."""
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    from plusultra_pipeline.constants import REPOSITORY_LABEL
+
+    return {"plusultra/origin": "cli", "plusultra/command": " ".join(os.path.basename(a) for a in sys.argv[:2]),
+            REPOSITORY_LABEL_TAG: REPOSITORY_LABEL}
 
 
 def materialize_history(instance: DagsterInstance, defs, settings: PipelineSettings,

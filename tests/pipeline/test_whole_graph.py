@@ -342,3 +342,19 @@ def test_partitioned_checks_are_recorded_per_partition(graph):
         record = history[0]
         assert record.status.value == "SUCCEEDED", (asset, check, key)
         assert record.event.dagster_event.event_specific_data.partition == key
+
+
+def test_runs_the_runner_starts_are_listed_with_the_code_location(graph):
+    """Every run carries the code location's repository label (the UI's per-location run lists and
+    Overview timeline filter by it) and says it came from the CLI runner."""
+    from dagster import RunsFilter
+
+    from plusultra_pipeline.constants import REPOSITORY_LABEL
+
+    runs = graph["instance"].get_runs()
+    assert len(runs) >= 8
+    labelled = graph["instance"].get_runs(RunsFilter(tags={".dagster/repository": REPOSITORY_LABEL}))
+    assert {r.run_id for r in labelled} == {r.run_id for r in runs}
+    assert {r.job_name for r in runs} >= {"observe_market_db_job", "history_job", "training_set_job", "training_job",
+                                           "evaluation_job", "leaderboard_job", "inference_job"}
+    assert all(r.tags.get("plusultra/origin") == "cli" for r in runs)
