@@ -1,13 +1,20 @@
-"""Where the model half of the graph lives in the store: one function per artifact kind.
+"""The artifact store's layout: where every asset partition lives, documented once.
 
 ```
+<store>/validated_bars/shard=<s>/period=<p>/data.parquet (+ _meta.json)   history (ParquetStore)
+<store>/feature_panel/shard=<s>/period=<p>/...                            history
+<store>/window_tensors/shard=<s>/period=<p>/...                           history
+<store>/inference_frames/day=<YYYY-MM-DD>/...                             one trading day
 <store>/checkpoints/<kind>/cutoff=<YYYY-MM-DD>/seed=<s>/<kind>.pt (+ .pt.json)   kind: pretrained | supervised
 <store>/reports/folds/cutoff=<YYYY-MM-DD>/          fold report (.md/.html/.png), data/ (fold files), lineage.json
 <store>/reports/leaderboard/                        the chained out-of-sample record and its report
 <store>/reports/trials/<trial_id>/cutoff=<date>.parquet   every evaluated configuration's daily returns (DSR trials)
 ```
 
-Nothing else spells these paths; the history partitions' layout belongs to `ParquetStore`.
+`location(root, asset, partition)` maps any (asset, partition key) to its place; the Parquet
+assets' directories come from `ParquetStore.partition_dir` (which owns the hive naming and its
+validation), the rest from the functions below. `training_set` is a manifest recorded in Dagster
+only (no file). Every write goes through `plusultra_core.atomic`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,31 @@ CHECKPOINT_DIR = "checkpoints"
 REPORTS_DIR = "reports"
 FOLD_DATA = "data"              # positions, returns and metrics of a fold, written beside its report
 LINEAGE_FILE = "lineage.json"   # which checkpoints (and which writes of them) a fold report was built from
+
+
+# Parquet assets: partition key -> the store's partition mapping
+PARQUET_KEYS = {"validated_bars": "history", "feature_panel": "history", "window_tensors": "history",
+                "inference_frames": "day"}
+
+
+def location(store_root, asset: str, partition: str | None) -> Path:
+    """The directory of ``asset``'s ``partition`` (a Dagster partition key) in the store."""
+    from plusultra_core.data.store import ParquetStore
+    from plusultra_core.errors import PartitionKeyError
+
+    kind = PARQUET_KEYS.get(asset)
+    if kind == "history":
+        period, shard = str(partition).split("|")  # Dagster orders dimensions by name
+        return ParquetStore(store_root).partition_dir(asset, {"shard": shard, "period": period})
+    if kind == "day":
+        return ParquetStore(store_root).partition_dir(asset, {"day": str(partition)})
+    if asset in ("pretrained_checkpoint", "supervised_checkpoint"):
+        return cutoff_dir(store_root, asset.split("_")[0], str(partition))
+    if asset == "evaluation_report":
+        return fold_dir(store_root, str(partition))
+    if asset == "leaderboard":
+        return leaderboard_dir(store_root)
+    raise PartitionKeyError(f"asset {asset!r} has no location in the store")
 
 
 def checkpoint_path(store_root, kind: str, cutoff: str, seed: int) -> Path:

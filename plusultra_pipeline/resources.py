@@ -27,7 +27,8 @@ class MarketDatabase(ConfigurableResource):
 
 
 class PartitionStore(ConfigurableResource):
-    """Parquet-per-partition store under one root (atomic writes, DuckDB reads)."""
+    """The artifact store under one root: Parquet partitions, checkpoints, reports (layout in
+    `plusultra_pipeline.layout`; atomic writes; DuckDB reads)."""
 
     root: str = Field(description="Root directory (or URI) of the store.")
 
@@ -35,3 +36,9 @@ class PartitionStore(ConfigurableResource):
         from plusultra_core.data.store import ParquetStore
 
         return ParquetStore(self.root)
+
+    def location(self, asset: str, partition: str | None = None):
+        """Where ``asset``'s ``partition`` lives (`layout.location`: the one owner of store paths)."""
+        from plusultra_pipeline.layout import location
+
+        return location(self.root, asset, partition)

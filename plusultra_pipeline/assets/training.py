@@ -184,7 +184,8 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         paths = [Path(i.path) for i in infos]
         yield MaterializeResult(asset_key=f"{kind}_checkpoint",
                                 metadata={**_metadata(infos, training.seeds, lineage, hashes, parents),
-                                          **epoch_metadata(watch)},
+                                          **epoch_metadata(watch),
+                                          "path": MetadataValue.path(str(store.location(f"{kind}_checkpoint", cutoff)))},
                                 data_version=DataVersion(file_version(paths)))
         yield from checkpoint_checks(kind, cutoff, list(zip(training.seeds, paths)), lineage)
 

@@ -358,3 +358,22 @@ def test_runs_the_runner_starts_are_listed_with_the_code_location(graph):
     assert {r.job_name for r in runs} >= {"observe_market_db_job", "history_job", "training_set_job", "training_job",
                                            "evaluation_job", "leaderboard_job", "inference_job"}
     assert all(r.tags.get("plusultra/origin") == "cli" for r in runs)
+
+
+def test_every_materialised_partition_is_where_the_layout_says(graph):
+    """One owner of store paths: `layout.location` finds every materialised partition of every
+    stored asset, and the events' paths lie inside it."""
+    from plusultra_pipeline.layout import location
+    from plusultra_pipeline.runner import materialized_keys
+
+    root = graph["settings"].store_path
+    for asset in ("validated_bars", "feature_panel", "window_tensors", "pretrained_checkpoint",
+                  "supervised_checkpoint", "evaluation_report", "inference_frames"):
+        events = latest_events(graph["instance"], asset)
+        for key in materialized_keys(graph["instance"], asset):
+            place = location(root, asset, key)
+            assert place.is_dir() and any(place.iterdir()), (asset, key)
+            meta = events[key].asset_materialization.metadata
+            path = meta.get("path") or meta.get("report_path")
+            assert path is not None and str(path.value).startswith(str(place)), (asset, key)
+    assert any(location(root, "leaderboard", None).glob("*.md"))
