@@ -15,10 +15,13 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("materialize", help="materialise what is stale in the asset graph (single runs per partition range)")
+    p = subparsers.add_parser("materialize", help="materialise the history assets (validated_bars, feature_panel, window_tensors) "
+                                                 "that Dagster calls missing or stale, as single runs per partition range; "
+                                                 "`demo`/`study` run the whole graph")
     p.add_argument("--config", default=None, help="pipeline settings YAML (default: $PLUSULTRA_CONFIG or configs/pipeline.yaml)")
     p.add_argument("--db", default=None, help="SQLite market database (overrides the settings)")
-    p.add_argument("--dry-run", action="store_true", help="print the planned runs without executing them")
+    p.add_argument("--dry-run", action="store_true", help="observe the database and print the planned history runs "
+                                                          "without executing them")
     p.set_defaults(handler=_materialize)
 
     d = subparsers.add_parser("demo", help="build the demo database from real data if missing, then materialise the graph")
