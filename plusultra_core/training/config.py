@@ -59,7 +59,7 @@ class DataConfig:
     """Where the windows come from and how they are cut and split.
 
     ``train_end`` / ``val_end`` are dates (inclusive) or fractions of the distinct timestamps;
-    ``purge`` (bars between a train target and a validation input, default = ``horizon``) is
+    ``purge_bars`` (bars between a train target and a validation input, default = ``horizon``) is
     enforced by `plusultra_core.windows.time_split`. The train loader yields
     ``blocks_per_batch`` blocks of ``block_length`` time-consecutive windows of one symbol, so
     the loss can compute Sharpe and drawdown along time.
@@ -78,7 +78,7 @@ class DataConfig:
     zscore: bool = False
     train_end: Any = 0.7
     val_end: Any = 0.85
-    purge: int | None = None
+    purge_bars: int | None = None
     block_length: int = 16
     blocks_per_batch: int = 4
     recency_halflife_days: float | None = None  # None: uniform blocks; else recent blocks drawn more often
@@ -92,8 +92,8 @@ class DataConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{name} must be a positive integer, got {value!r}")
-        if self.purge is not None and self.purge < self.horizon:
-            raise ValueError(f"data.purge ({self.purge}) must be >= data.horizon ({self.horizon}) "
+        if self.purge_bars is not None and self.purge_bars < self.horizon:
+            raise ValueError(f"data.purge_bars ({self.purge_bars}) must be >= data.horizon ({self.horizon}) "
                              "so no training target overlaps a validation window")
         if self.recency_halflife_days is not None and not (
                 isinstance(self.recency_halflife_days, (int, float)) and not isinstance(self.recency_halflife_days, bool)
@@ -233,6 +233,12 @@ class TrainConfig:
     pretrained: str | None = None
     aux_loss_weight: float = 1.0
     output_dir: str = ".plusultra/checkpoints/train"
+
+    def __post_init__(self):
+        # one return unit: the head scales its outputs by it and the loss divides by it
+        if self.head.return_scale != self.loss.return_scale:
+            raise ValueError(f"head.return_scale ({self.head.return_scale}) differs from loss.return_scale "
+                             f"({self.loss.return_scale}); set loss.return_scale only")
 
 
 def build_model_config(model: ModelConfig):

@@ -101,7 +101,7 @@ class WindowDataModule(pl.LightningDataModule):
         if self.val_end is not None and self.train_end is not None and self.val_end <= self.train_end:
             raise ConfigError(f"data.val_end ({self.val_end.date()}) must be after data.train_end "
                               f"({self.train_end.date()})")
-        self.splits: dict[str, np.ndarray] = time_split(dataset, self.train_end, self.val_end, cfg.purge)
+        self.splits: dict[str, np.ndarray] = time_split(dataset, self.train_end, self.val_end, cfg.purge_bars)
         for name in ("train", "val"):
             if len(self.splits.get(name, ())) == 0:
                 raise ConfigError(

@@ -22,7 +22,7 @@ def split_at(cutoff, window: CutoffWindow) -> tuple[WindowDataModule, object]:
                            fit_start=cutoff_split(cutoff, window).fit_start)
     split = cutoff_split(cutoff, window, frame)
     cfg = DataConfig(context_length=32, horizon=5, train_end=str(split.fit_end.date()), val_end=None,
-                     purge=window.purge_bars, block_length=8, blocks_per_batch=2)
+                     purge_bars=window.purge_bars, block_length=8, blocks_per_batch=2)
     return WindowDataModule.from_frame(frame, cfg, FEATURES), split
 
 
@@ -78,7 +78,7 @@ def test_recency_weighting_draws_recent_blocks_more_often():
     times = {}
     for halflife in (None, 365.0):
         cfg = DataConfig(context_length=32, horizon=5, train_end=str(split.fit_end.date()), val_end=None,
-                         purge=10, block_length=8, blocks_per_batch=2, recency_halflife_days=halflife)
+                         purge_bars=10, block_length=8, blocks_per_batch=2, recency_halflife_days=halflife)
         dm = WindowDataModule.from_frame(frame, cfg, FEATURES, seed=0)
         ft = np.asarray(dm.dataset.first_target_time, dtype="datetime64[ns]")
         drawn = np.concatenate([np.asarray(b) for b in dm.train_dataloader().sampler])

@@ -21,11 +21,17 @@ CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 def test_shipped_configs_load():
     pre = load_config(PretrainConfig, CONFIGS / "pretrain.yaml")
     train = load_config(TrainConfig, CONFIGS / "train.yaml")
-    assert pre.data.db_path.endswith("demo.sqlite") and pre.model.architecture == train.model.architecture
-    # same backbone geometry, so a pretrained backbone loads into the supervised model
-    assert pre.model.params == train.model.params and pre.data.horizon == train.data.horizon
-    assert train.head.kind == "policy" and train.loss.cost_bps == 5.0
+    # one shared base: same data and backbone, so a pretrained backbone loads into the supervised model
+    assert pre.data == train.data and pre.model == train.model and pre.model.params["d_model"] == 32
+    assert train.head.kind == "policy" and train.optim.lr > pre.optim.lr
     assert pre.masking.strategies == ("random", "span", "feature")
+
+
+def test_head_and_loss_share_one_return_scale(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("head:\n  return_scale: 0.02\n")
+    with pytest.raises(ConfigError, match=r"head.return_scale \(0.02\) differs from loss.return_scale \(0.01\)"):
+        load_config(TrainConfig, bad)
 
 
 def test_unknown_key_names_key_and_file(tmp_path):
@@ -36,7 +42,7 @@ def test_unknown_key_names_key_and_file(tmp_path):
     bad.write_text("trainer:\n  precision: fp8\n")
     with pytest.raises(ConfigError, match="precision"):
         load_config(PretrainConfig, bad)
-    bad.write_text("data:\n  horizon: 5\n  purge: 2\n")
+    bad.write_text("data:\n  horizon: 5\n  purge_bars: 2\n")
     with pytest.raises(ConfigError, match="purge"):
         load_config(TrainConfig, bad)
     bad.write_text("masking:\n  strategies: [random, blur]\n")
