@@ -26,8 +26,9 @@ from plusultra_core import metrics as M
 TRIAL_FILE = "trial.json"
 
 
-# Config fields that differ per cutoff or per seed but do not make another configuration.
-PER_FOLD_KEYS = {("data", "train_end"), ("data", "val_end"), ("output_dir",), ("pretrained",), ("trainer", "seed")}
+# Config fields that differ per cutoff, per seed or per machine but do not make another configuration.
+PER_FOLD_KEYS = {("data", "train_end"), ("data", "val_end"), ("data", "db_path"), ("output_dir",), ("pretrained",),
+                 ("trainer", "seed")}
 
 
 def configuration_hash(config: dict) -> str:

@@ -4,7 +4,9 @@ One run per cutoff (each is its own set of models). A cutoff trains one model pe
 ``training.seeds``: pretraining seed ``s`` warm-starts supervised seed ``s``, so the seeds are
 independent replicates and the evaluation can report their spread and their ensemble. Inside a
 cutoff the split is the cutoff's (`plusultra_core.walkforward`): fit up to ``C - validation_months``,
-early-stop on the purged slice after it, never see ``C - purge_bars`` or later. Every
+early-stop on the purged slice after it, never see ``C - purge_bars`` or later. The config of each
+run is `plusultra_pipeline.stage_config.cutoff_config`'s (the one `plusultra train` builds, plus
+the cutoff's split and the training set's features), so its hash is the hash of what ran. Every
 checkpoint's lineage -- data version, features and their hash, config hash, fit and validation
 ranges, parent checkpoint, validation metrics -- is in its JSON sidecar and on its partition.
 """
@@ -24,9 +26,8 @@ from dagster import (
     asset,
 )
 
-from plusultra_core.config import config_hash, load_config
-from plusultra_core.errors import ConfigError
-from plusultra_core.walkforward import annotate_sidecar, cutoff_split
+from plusultra_core.config import config_hash
+from plusultra_core.walkforward import annotate_sidecar
 from plusultra_pipeline.constants import (
     PRETRAINED_CHECKPOINT,
     SUPERVISED_CHECKPOINT,
@@ -36,61 +37,11 @@ from plusultra_pipeline.constants import (
 from plusultra_pipeline.code_versions import training_code_version
 from plusultra_pipeline.events import file_version
 from plusultra_pipeline.training_metrics import display_value, epoch_logger, epoch_metadata
-from plusultra_pipeline.layout import checkpoint_path, previous_cutoff
 from plusultra_pipeline.metadata import table
 from plusultra_pipeline.resources import PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
+from plusultra_pipeline.stage_config import cutoff_config
 from plusultra_pipeline.training_data import load_training_data
-
-DAYS_PER_YEAR = 365.25
-
-
-def _configure(cfg, settings: PipelineSettings, cutoff: str, out_dir: Path, seed: int):
-    """Pipeline overrides of a stage config: the cutoff's split, seed, epochs, architecture."""
-    training = settings.training
-    window = training.cutoff_window
-    cfg.output_dir = str(out_dir)
-    cfg.trainer.seed = int(seed)
-    if training.max_epochs:
-        cfg.trainer.max_epochs = training.max_epochs
-    if training.architecture:
-        cfg.model.architecture = training.architecture
-    cfg.trainer.progress_bar = cfg.trainer.progress_bar and training.progress_bar
-    if window.purge_bars < cfg.data.horizon:
-        raise ConfigError(f"training.purge_bars ({window.purge_bars}) must be >= the configs' data.horizon "
-                          f"({cfg.data.horizon}): a shorter purge lets training targets reach the fold")
-    # Inside the graph the cutoff defines the split: the file's fractions are for `plusultra train`.
-    cfg.data.train_end = str(cutoff_split(cutoff, window).fit_end.date())
-    cfg.data.val_end = None
-    cfg.data.purge = window.purge_bars
-    cfg.data.recency_halflife_days = (window.recency_halflife_years * DAYS_PER_YEAR
-                                      if window.recency_halflife_years else None)
-    return cfg
-
-
-def pretrain_config_for(settings: PipelineSettings, cutoff: str, seed: int):
-    """The pretraining config of one cutoff and seed (file + pipeline overrides + output directory)."""
-    from plusultra_core.training.config import PretrainConfig
-
-    cfg = load_config(PretrainConfig, settings.project_path(settings.training.pretrain_config))
-    out = checkpoint_path(settings.store_path, "pretrained", cutoff, seed).parent
-    return _configure(cfg, settings, cutoff, out, seed)
-
-
-def train_config_for(settings: PipelineSettings, cutoff: str, seed: int):
-    """The supervised config of one cutoff and seed; ``pretrained`` names its warm-start parent."""
-    from plusultra_core.training.config import TrainConfig
-
-    cfg = load_config(TrainConfig, settings.project_path(settings.training.train_config))
-    out = checkpoint_path(settings.store_path, "supervised", cutoff, seed).parent
-    cfg = _configure(cfg, settings, cutoff, out, seed)
-    parent = checkpoint_path(settings.store_path, "pretrained", cutoff, seed)
-    if settings.training.warm_start_from_previous:
-        previous = previous_cutoff(settings.store_path, "supervised", cutoff, settings.training.seeds)
-        if previous:
-            parent = checkpoint_path(settings.store_path, "supervised", previous, seed)
-    cfg.pretrained = str(parent)
-    return cfg
 
 
 def _numbers(metrics: dict) -> dict[str, float]:
@@ -162,15 +113,15 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
     training = settings.training
     period = settings.history.period
 
-    def train_seeds(context, store, kind: str, run, config_for):
+    def train_seeds(context, store, kind: str, run, stage: str):
         cutoff = context.partition_key
         data = load_training_data(store.store(), cutoff, period, training.cutoff_window)
         lineage = data.lineage()
         infos, hashes, parents, watch = [], [], [], {}
         for seed in training.seeds:  # a handful of independent replicates: one fit each
-            cfg = config_for(settings, cutoff, seed)
+            cfg = cutoff_config(stage, settings, cutoff, seed, data.feature_names)  # the config that runs
             watch[seed] = epoch_logger(context, cutoff, seed, cfg.trainer)  # a log line per epoch
-            info = run(cfg, frame=data.frame, feature_names=data.feature_names, callbacks=[watch[seed]])
+            info = run(cfg, frame=data.frame, feature_names=cfg.data.feature_names, callbacks=[watch[seed]])
             cfg_hash = config_hash(cfg)
             parent = getattr(cfg, "pretrained", None)
             annotate_sidecar(info.path, {**lineage, "cutoff": cutoff, "config_hash": cfg_hash, "seed": int(seed),
@@ -195,7 +146,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
         deps=[TRAINING_SET],
         group_name=TRAINING_GROUP,
-        code_version=training_code_version(settings, training.pretrain_config),
+        code_version=training_code_version(settings, "pretrain"),
         kinds={"pytorch"},
         check_specs=_check_specs(PRETRAINED_CHECKPOINT, cutoffs_def),
     )
@@ -203,7 +154,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         """Masked time-series reconstruction pretraining per seed on the bars before the cutoff (fit, then purged validation)."""
         from plusultra_core.training.runner import run_pretraining
 
-        yield from train_seeds(context, store, "pretrained", run_pretraining, pretrain_config_for)
+        yield from train_seeds(context, store, "pretrained", run_pretraining, "pretrain")
 
     @asset(
         name=SUPERVISED_CHECKPOINT,
@@ -211,7 +162,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
         deps=[TRAINING_SET, PRETRAINED_CHECKPOINT],
         group_name=TRAINING_GROUP,
-        code_version=training_code_version(settings, training.train_config),
+        code_version=training_code_version(settings, "train"),
         kinds={"pytorch"},
         check_specs=_check_specs(SUPERVISED_CHECKPOINT, cutoffs_def),
     )
@@ -220,6 +171,6 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         (or, with incremental retraining, from the previous cutoff's supervised one)."""
         from plusultra_core.training.runner import run_training
 
-        yield from train_seeds(context, store, "supervised", run_training, train_config_for)
+        yield from train_seeds(context, store, "supervised", run_training, "train")
 
     return pretrained_checkpoint, supervised_checkpoint

@@ -14,9 +14,9 @@ from .helpers import tiny_params
 FEATURES = ["ret_1d", "mom_5", "mom_20", "vol_std_20", "rsi_14"]
 
 
-def _config(tmp_path, db, kind: str) -> str:
+def _config(tmp_path, kind: str) -> str:
     raw = {
-        "data": {"db_path": str(db), "feature_names": FEATURES, "context_length": 16, "horizon": 2,
+        "data": {"feature_names": FEATURES, "context_length": 16, "horizon": 2,
                  "train_end": 0.6, "val_end": 0.8, "block_length": 8, "blocks_per_batch": 2},
         "model": {"architecture": "temporal_hybrid", "params": tiny_params("temporal_hybrid")},
         "optim": {"warmup_steps": 2},
@@ -33,14 +33,13 @@ def _config(tmp_path, db, kind: str) -> str:
 
 def test_cli_pretrain_then_train(tmp_path, small_synth_db_path, capsys):
     pre_out, train_out = tmp_path / "pre", tmp_path / "sup"
-    code = main(["pretrain", "--config", _config(tmp_path, small_synth_db_path, "pretrain"),
-                 "--out", str(pre_out), "--max-epochs", "1"])
+    db = ["--db", str(small_synth_db_path)]
+    code = main(["pretrain", "--config", _config(tmp_path, "pretrain"), *db, "--out", str(pre_out), "--max-epochs", "1"])
     printed = capsys.readouterr().out
     assert code == 0
     ckpt = pre_out / "pretrained.pt"
     assert f"checkpoint: {ckpt}" in printed and "val/masked_loss" in printed
-    code = main(["train", "--config", _config(tmp_path, small_synth_db_path, "train"),
-                 "--out", str(train_out), "--pretrained", str(ckpt)])
+    code = main(["train", "--config", _config(tmp_path, "train"), *db, "--out", str(train_out), "--pretrained", str(ckpt)])
     printed = capsys.readouterr().out
     assert code == 0 and "val/sharpe" in printed and "test/sharpe" in printed
     state, side = load_checkpoint(train_out / "supervised.pt")
@@ -53,16 +52,15 @@ def test_cli_pretrain_then_train(tmp_path, small_synth_db_path, capsys):
 
 
 def test_cli_errors_exit_2_with_one_line(tmp_path, small_synth_db_path, capsys):
-    cfg = _config(tmp_path, tmp_path / "missing.sqlite", "train")
-    assert main(["train", "--config", cfg, "--out", str(tmp_path / "o")]) == 2
+    cfg = _config(tmp_path, "train")
+    assert main(["train", "--config", cfg, "--db", str(tmp_path / "missing.sqlite"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "database not found" in err and "missing.sqlite" in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("trainer:\n  max_epoch: 3\n")
     assert main(["pretrain", "--config", str(bad)]) == 2
     assert "'max_epoch'" in capsys.readouterr().err
-    good = _config(tmp_path, small_synth_db_path, "train")
-    assert main(["train", "--config", good, "--pretrained", str(tmp_path / "nope.pt"),
+    assert main(["train", "--config", cfg, "--db", str(small_synth_db_path), "--pretrained", str(tmp_path / "nope.pt"),
                  "--out", str(tmp_path / "o2")]) == 2
     assert "checkpoint not found" in (err := capsys.readouterr().err) and "nope.pt" in err
     assert not (tmp_path / "o2" / "supervised.pt").exists()
