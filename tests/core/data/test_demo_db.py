@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plusultra_core.data import demo_db
+from plusultra_core.data import demo_db, sqlite_dataset, validation
 from plusultra_core.data.contract import (ASSETS, BENCHMARKS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TRADES,
                                           missing_tables_and_columns)
 from plusultra_core.data.demo_db import (append_trading_day, build_demo_database, clean_observations,
@@ -75,7 +75,6 @@ def test_contract_invariants_hold(demo_db_path):
 
 
 def test_demo_database_validates_clean(demo_db_path):
-    validation = pytest.importorskip("plusultra_core.data.validation")
     report = validation.validate_database(demo_db_path)
     tables = report.to_dict()["tables"]
     assert set(tables) >= {ASSETS, SERIES, INDICATORS, BENCHMARKS}
@@ -86,7 +85,6 @@ def test_demo_database_validates_clean(demo_db_path):
 
 def test_panel_has_the_interface_columns(demo_db_path):
     """The loader turns the demo content into the documented panel columns (market-wide as-of)."""
-    sqlite_dataset = pytest.importorskip("plusultra_core.data.sqlite_dataset")
     panel = sqlite_dataset.SQLiteMarketDataset(demo_db_path).load_panel(["SP500"], "2015-06-01", "2015-06-30")
     assert {"open", "high", "low", "close", "volume", "mkt_vix_close", "mkt_wti_close", "mkt_core_cpi_value",
             "mkt_ff_mkt_rf", "mkt_ff_smb", "mkt_ff_hml", "mkt_ff_rf"} <= set(panel.columns)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from plusultra_core.data import validation
 from plusultra_core.data.contract import (ASSETS, BENCHMARKS, CONTRACT_TABLES, INDICATORS, MARKET_WIDE_CLASSES,
                                           SERIES, missing_tables_and_columns)
 from plusultra_core.data.sqlite_writer import DatabaseWriteError
@@ -68,7 +69,6 @@ def test_small_synth_fixture_bars_are_consistent(small_synth_db_path):
 
 
 def test_small_synth_validates_clean(small_synth_db_path):
-    validation = pytest.importorskip("plusultra_core.data.validation")
     report = validation.validate_database(small_synth_db_path)
     tables = report.to_dict()["tables"]
     with_rows = {name: t["violations"] for name, t in tables.items() if t["rows"] > 0 and t["violations"]}
