@@ -1,4 +1,4 @@
-"""Pandera schemas: one ``DataFrameModel`` per contract table and per pipeline stage.
+"""Pandera schemas: one ``DataFrameModel`` per contract table and for the validated panel.
 
 These models are *the* definition of what valid data is. Every check has a stable name
 (``greater_than(0)``, ``finite``, ``high_ge_open_close`` ...) and every field a ``description=``
@@ -19,9 +19,9 @@ Two engines run the same checks (see `validation` for why):
 Row-level dataframe checks are vectorised (``element_wise=False``): they see whole columns as
 numpy arrays, never one row at a time.
 
-Columns of the raw tables keep their SQLite types (timestamps are ISO-8601 text); stage schemas
-describe the frames the pipeline passes on (panel indexed by ``(timestamp, symbol)``, features,
-window frames).
+Columns of the raw tables keep their SQLite types (timestamps are ISO-8601 text); the stage
+schema describes the validated panel indexed by ``(timestamp, symbol)``. Later stages (features,
+window frames) share its index, checked by `plusultra_core.data.panel_index` without pandera.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pandera.typing import Index, Series
 
 from plusultra_core.data import contract
 from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, SERIES, TABLES, TRADES
+from plusultra_core.data.panel_index import PANEL_INDEX
 
 
 def _desc(table: str, column: str) -> str:
@@ -316,7 +317,7 @@ class BenchmarksSchema(_TimestampChecks):
 
 def _index_sorted_unique(df: pd.DataFrame) -> bool:
     """Index levels are exactly (timestamp, symbol), sorted, without duplicate keys."""
-    return bool(list(df.index.names) == ["timestamp", "symbol"]
+    return bool(tuple(df.index.names) == PANEL_INDEX
                 and df.index.is_monotonic_increasing and df.index.is_unique)
 
 
@@ -350,63 +351,6 @@ class ValidatedBarsSchema(SeriesSchema):
         return _index_sorted_unique(df)
 
 
-# Column patterns of stage frames. A class-level check names a regex field by its exact alias.
-_PANEL_FEATURES = r"^(?!timestamp$|symbol$).+$"
-
-
-class FeaturePanelSchema(pa.DataFrameModel):
-    """Causal features on the panel index: one float64 column per feature, finite or NaN."""
-
-    timestamp: Index[pd.Timestamp] = pa.Field(description="Bar date/time (naive UTC).", check_name=True)
-    symbol: Index[str] = pa.Field(description="Tradable instrument.", check_name=True)
-    feature: Series[float] = pa.Field(alias=_PANEL_FEATURES, regex=True, nullable=True, required=False,
-                                      description="A registered feature (scale-free), NaN during warm-up.")
-
-    class Config:
-        name = "feature_panel"
-        description = "Feature panel produced by FeaturePipeline.transform_panel."
-        multiindex_ordered = False
-
-    @pa.check(_PANEL_FEATURES, name="finite", element_wise=False)
-    def finite(cls, series: Series[float]) -> Series[bool]:
-        return finite(series)
-
-    @pa.dataframe_check(name="index_sorted_unique")
-    def index_sorted_unique(cls, df: pd.DataFrame) -> bool:
-        return _index_sorted_unique(df)
-
-
-_WINDOW_FEATURES = r"^(?!timestamp$|symbol$|ret_1d$|valid$).+$"
-
-
-class WindowFrameSchema(pa.DataFrameModel):
-    """Window-ready frame: float32 features and target returns, sorted by (symbol, timestamp)."""
-
-    timestamp: Series[pd.Timestamp] = pa.Field(description="Bar date/time (naive UTC).")
-    symbol: Series[str] = pa.Field(description="Tradable instrument.")
-    ret_1d: Series[np.float32] = pa.Field(description="close_t / close_{t-1} - 1, the target stream.")
-    valid: Series[bool] = pa.Field(description="False where any feature was NaN/inf (then set to 0).")
-    feature: Series[np.float32] = pa.Field(alias=_WINDOW_FEATURES, regex=True,
-                                           description="A feature as float32 (0 where not valid).")
-
-    class Config:
-        name = "window_frame"
-        description = "Output of windows.build_window_frame."
-        unique = ["symbol", "timestamp"]
-
-    @pa.check("ret_1d", _WINDOW_FEATURES, name="finite", element_wise=False)
-    def finite(cls, series) -> Series[bool]:
-        return pd.Series(np.isfinite(series.to_numpy("float64")), index=series.index)
-
-    @pa.dataframe_check(name="sorted_by_symbol_time")
-    def sorted_by_symbol_time(cls, df: pd.DataFrame) -> bool:
-        sym, ts = df["symbol"].to_numpy(), df["timestamp"].to_numpy()
-        if len(df) < 2:
-            return True
-        later = (sym[1:] > sym[:-1]) | ((sym[1:] == sym[:-1]) & (ts[1:] > ts[:-1]))
-        return bool(later.all())
-
-
 TABLE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     ASSETS: AssetsSchema,
     SERIES: SeriesSchema,
@@ -417,8 +361,6 @@ TABLE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
 
 STAGE_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "validated_bars": ValidatedBarsSchema,
-    "feature_panel": FeaturePanelSchema,
-    "window_frame": WindowFrameSchema,
 }
 
 SCHEMAS: dict[str, type[pa.DataFrameModel]] = {**TABLE_SCHEMAS, **STAGE_SCHEMAS}
@@ -429,7 +371,6 @@ CHECK_COLUMNS: dict[str, str] = {
     "high_ge_open_close": "high",
     "low_le_open_close": "low",
     "index_sorted_unique": "index",
-    "sorted_by_symbol_time": "symbol, timestamp",
     "usable_symbol": "symbol",
 }
 

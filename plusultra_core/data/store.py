@@ -26,7 +26,6 @@ import datetime as _dt
 import json
 import os
 import re
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,17 +236,6 @@ class ParquetStore:
         blob = meta.get(_FOOTER_KEY)
         return json.loads(blob) if blob else None
 
-    def delete(self, asset: str, partition: Mapping[str, str]) -> bool:
-        """Remove one partition (data and sidecar). Returns whether it existed."""
-        directory = self.partition_dir(asset, partition)
-        if not directory.is_dir():
-            return False
-        existed = (directory / DATA_FILE).is_file()
-        # Drop the data file first: once it is gone the partition no longer exists for readers.
-        (directory / DATA_FILE).unlink(missing_ok=True)
-        shutil.rmtree(directory, ignore_errors=True)
-        return existed
-
     def cleanup_temp_files(self, asset: str | None = None) -> int:
         """Delete temp files left by processes killed mid-write (they are never read). Returns count."""
         base = self.root if asset is None else self.root / _check_name("asset name", asset, "the store")
@@ -310,29 +298,3 @@ class ParquetStore:
         finally:
             con.close()
 
-    def read_arrays(self, asset: str, partitions: list[dict] | None = None,
-                    columns: Sequence[str] | None = None, where: str | None = None,
-                    params: Mapping[str, Any] | None = None,
-                    order_by: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """Like :meth:`read` but returns one contiguous numpy array per column (``fetchnumpy``).
-
-        DuckDB materialises each column once into a contiguous array, which is returned as is;
-        only float columns holding NULLs are filled with NaN (a masked array otherwise).
-        """
-        files = self._files(asset, partitions)
-        if not files:
-            return {c: np.empty(0) for c in (columns or [])}
-        con, cur = self._query(files, columns, where, params, order_by)
-        try:
-            raw = cur.fetchnumpy()
-        finally:
-            con.close()
-        out = {}
-        for name, arr in raw.items():
-            if isinstance(arr, np.ma.MaskedArray):
-                if arr.dtype.kind == "f":
-                    arr = arr.filled(np.nan)
-                elif not np.ma.is_masked(arr):
-                    arr = arr.data
-            out[name] = arr
-        return out

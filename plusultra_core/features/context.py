@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from plusultra_core.errors import DataValidationError
+from plusultra_core.data.panel_index import check_panel_index
 
 PANEL_TABLE = "panel"  # name used in validation errors about the input panel
 
@@ -29,7 +29,7 @@ class WideContext:
     """
 
     def __init__(self, panel: pd.DataFrame):
-        _check_index(panel)
+        check_panel_index(panel.index, PANEL_TABLE)
         self.panel = panel
         index = panel.index
         ts = index.get_level_values(0)
@@ -135,30 +135,3 @@ def _sorted_codes(index: pd.MultiIndex, level: int) -> tuple[np.ndarray, pd.Inde
     remap = np.empty(len(values), dtype=np.int64)
     remap[kept[order]] = np.arange(len(kept))
     return remap[codes], values[kept[order]]
-
-
-def _check_index(panel: pd.DataFrame) -> None:
-    """The panel must be indexed by unique ``(timestamp, symbol)`` pairs."""
-    index = panel.index
-    if not isinstance(index, pd.MultiIndex) or index.nlevels != 2:
-        raise DataValidationError(
-            f"feature input must have a 2-level MultiIndex (timestamp, symbol), got "
-            f"{type(index).__name__} with names {list(index.names)}",
-            table=PANEL_TABLE, column="index", check="multiindex(timestamp, symbol)")
-    if not pd.api.types.is_datetime64_any_dtype(index.levels[0]):
-        raise DataValidationError(
-            f"feature input index level 0 must be datetime64 timestamps, got "
-            f"{index.levels[0].dtype}", table=PANEL_TABLE, column=str(index.names[0]),
-            check="datetime64")
-    for level in (0, 1):
-        if (np.asarray(index.codes[level]) < 0).any():
-            raise DataValidationError(
-                f"feature input has missing (NaN) {index.names[level] or f'level {level}'} keys",
-                table=PANEL_TABLE, column=str(index.names[level]), check="not_null")
-    dup = index.duplicated()
-    if dup.any():
-        cases = index[dup][:5].to_frame(index=False)
-        raise DataValidationError(
-            f"feature input has {int(dup.sum())} duplicate (timestamp, symbol) keys, first: "
-            f"{list(map(tuple, cases.itertuples(index=False)))}",
-            table=PANEL_TABLE, column="index", check="unique", failure_cases=cases)

@@ -15,18 +15,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from plusultra_core.data.panel_index import check_panel_index
 from plusultra_core.errors import DataValidationError
 
 STAGE = "window_frame"
 
 
 def _check_input(features: pd.DataFrame, feature_names: Sequence[str], return_column: str) -> None:
-    index = features.index
-    if not isinstance(index, pd.MultiIndex) or list(index.names) != ["timestamp", "symbol"]:
-        raise DataValidationError(
-            f"{STAGE}: features must be indexed by (timestamp, symbol), got index names {list(index.names)}",
-            table=STAGE, column="index", check="panel_index",
-        )
+    check_panel_index(features.index, STAGE)
     if len(feature_names) == 0:
         raise DataValidationError(f"{STAGE}: no feature names given", table=STAGE, check="feature_names")
     if len(set(feature_names)) != len(feature_names):
@@ -38,13 +34,6 @@ def _check_input(features: pd.DataFrame, feature_names: Sequence[str], return_co
             f"{STAGE}: columns missing from the feature frame: {missing} "
             f"(available: {list(features.columns)[:20]})",
             table=STAGE, column=missing[0], check="columns_present",
-        )
-    dups = index.duplicated()
-    if dups.any():
-        raise DataValidationError(
-            f"{STAGE}: {int(dups.sum())} duplicate (timestamp, symbol) keys, first: {index[dups][0]}",
-            table=STAGE, column="index", check="unique_keys",
-            failure_cases=index[dups][:5].to_frame(index=False),
         )
 
 

@@ -3,6 +3,8 @@ computed together with every symbol, whatever subset (shard) it is computed in."
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,6 +134,6 @@ def test_feature_frame_reads_the_universe_from_the_store(tmp_path, panel):
     own = expected.index.get_level_values("symbol").isin(["SYM2", "SYM3"])
     pd.testing.assert_frame_equal(got, expected[own], check_exact=False, rtol=1e-12, atol=1e-14)
     # a partition with source rows missing from the store is an error, not a silent gap
-    store.delete("bars", upstream[0].as_store_key())
+    shutil.rmtree(store.partition_dir("bars", upstream[0].as_store_key()))
     with pytest.raises(PartitionKeyError, match=f"{upstream[0].period}\\|{upstream[0].shard}"):
         feature_frame(pipe, store, "bars", refs, upstream, tradable, with_data=set(parts))

@@ -62,4 +62,4 @@ def test_bad_inputs_name_the_problem():
     dup = pd.concat([panel, panel.iloc[:2]])
     with pytest.raises(DataValidationError, match="duplicate") as info:
         build_window_frame(dup, FEATURES)
-    assert info.value.check == "unique_keys" and len(info.value.failure_cases) == 2
+    assert info.value.check == "unique" and len(info.value.failure_cases) == 2
