@@ -30,9 +30,11 @@ class BackboneOutput:
 
 
 def check_input(x: torch.Tensor, n_features: int, max_len: int, who: str) -> None:
-    """Every backbone's input contract: ``[B, T, n_features]`` with ``1 <= T <= max_len``."""
+    """Every backbone's input contract: ``[B, T, n_features]`` with ``1 <= T <= max_len``. Both
+    faults are an input that does not fit the model's configuration: one `ConfigError`."""
     if x.dim() != 3 or x.shape[-1] != n_features:
-        raise ValueError(f"{who} expects x of shape [B, T, {n_features}], got {tuple(x.shape)}")
+        raise ConfigError(f"{who} expects x of shape [B, T, {n_features}] (the model's n_features), "
+                          f"got {tuple(x.shape)}")
     if not 1 <= x.shape[1] <= max_len:
         raise ConfigError(f"{who}: context length T={x.shape[1]} is outside [1, max_len={max_len}]; "
                           f"raise max_len in the model config")

@@ -30,14 +30,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from plusultra_core.errors import ConfigError
 from plusultra_core.layers.attention import MultiHeadAttention
 from plusultra_core.layers.conv import DilatedTemporalConv
 from plusultra_core.layers.feedforward import ResidualFeedForward
 from plusultra_core.layers.horizon import HorizonDecoder
 from plusultra_core.layers.pooling import LearnablePooling, coarse_causal_mask
 from plusultra_core.layers.ssm import SSM_INITS, DiagonalSSM
-from plusultra_core.models.base import BackboneOutput
+from plusultra_core.models.base import BackboneOutput, check_input
 
 
 @dataclass
@@ -155,13 +154,8 @@ class OmniMixtureBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         """``x: [B, T, F]`` float32 with ``1 <= T <= max_len``."""
-        if x.dim() != 3 or x.shape[-1] != self.n_features:
-            raise ValueError(f"{type(self).__name__} expects x of shape [B, T, {self.n_features}], "
-                             f"got {tuple(x.shape)}")
+        check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
         T = x.shape[1]
-        if not 1 <= T <= self.cfg.max_len:
-            raise ConfigError(f"{type(self).__name__}: context length T={T} is outside "
-                              f"[1, max_len={self.cfg.max_len}]; raise max_len in the model config")
         h = self.drop(self.embed(x) + self.pos[-T:])              # [B, T, F] -> [B, T, D]
         for layer in self.layers:
             h = layer(h)                                          # [B, T, D]

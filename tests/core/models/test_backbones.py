@@ -160,3 +160,12 @@ def test_invalid_values_raise_config_error_naming_file(name, bad, key):
     with pytest.raises(ConfigError) as err:
         registry.load_model_config(name, overrides=bad)
     assert key in str(err.value) and f"{name}.yaml" in str(err.value)
+
+
+@pytest.mark.parametrize("name", registry.ARCHITECTURES)
+def test_an_input_that_does_not_fit_is_one_config_error(name):
+    cfg, model = _build(name)
+    with pytest.raises(ConfigError, match=rf"expects x of shape \[B, T, {N_FEATURES}\].*got \(2, 8, 4\)"):
+        model(torch.randn(2, 8, N_FEATURES - 1))
+    with pytest.raises(ConfigError, match=rf"T={cfg.max_len + 1} is outside \[1, max_len={cfg.max_len}\]"):
+        model(torch.randn(1, cfg.max_len + 1, N_FEATURES))
