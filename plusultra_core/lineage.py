@@ -36,7 +36,9 @@ def _resolve_parent(parent: str, child: Path) -> Path:
     return beside if beside.exists() else p
 
 
-def _train_range(side: dict) -> list | None:
+def train_range(side: dict) -> list | None:
+    """``[first, last]`` day a checkpoint was trained on: the graph's ``train_range``, else the
+    whole frame a command-line run was given (validation and test included)."""
     if side.get("train_range"):
         return list(side["train_range"])
     rng = side.get("data_range") or {}
@@ -58,7 +60,7 @@ def _node(path: Path, side: dict) -> dict[str, Any]:
         "feature_hash": side.get("feature_hash"),
         "n_features": side.get("n_features", len(side.get("feature_names") or [])),
         "config_hash": side.get("config_hash") or (config_hash(cfg) if isinstance(cfg, dict) else None),
-        "train_range": _train_range(side),
+        "train_range": train_range(side),
         "data_version": side.get("data_version"),
         "db_path": ((cfg or {}).get("data") or {}).get("db_path") if isinstance(cfg, dict) else None,
         "metrics": {k: metrics[k] for k in _METRIC_KEYS if isinstance(metrics.get(k), (int, float))},
@@ -116,11 +118,11 @@ def lineage_of_day(store_root: str | Path, day) -> list[dict]:
     try:
         key = str(pd.Timestamp(day).date())
     except (TypeError, ValueError) as exc:
-        raise PartitionKeyError(f"lineage: {day!r} is not a date (YYYY-MM-DD)") from exc
+        raise PartitionKeyError(f"{day!r} is not a date (YYYY-MM-DD); {describe_days(store_root)}") from exc
     store = ParquetStore(store_root)
     meta = store.read_metadata(INFERENCE_FRAMES, {"day": key})
     if meta is None:
-        raise PartitionKeyError(f"lineage: no inference frame for {key} in {Path(store_root) / INFERENCE_FRAMES}")
+        raise PartitionKeyError(f"no inference frame for {key}; {describe_days(store_root)}")
     user = meta.get("metadata") or {}
     checkpoint = user.get("checkpoint")
     members = list(user.get("checkpoints") or ([checkpoint] if checkpoint else []))
@@ -134,6 +136,23 @@ def lineage_of_day(store_root: str | Path, day) -> list[dict]:
         else:
             chain.extend(lineage_of_checkpoint(member))
     return chain
+
+
+def stored_days(store_root: str | Path) -> list[str]:
+    """Days with a stored inference frame, oldest first."""
+    from plusultra_core.data.store import ParquetStore
+
+    return sorted(p["day"] for p in ParquetStore(store_root).list_partitions(INFERENCE_FRAMES) if "day" in p)
+
+
+def describe_days(store_root: str | Path) -> str:
+    """The stored inference days in a few words, for an error line."""
+    days = stored_days(store_root)
+    if not days:
+        return f"the store {Path(store_root)} holds no inference frames yet"
+    if len(days) <= 5:
+        return f"stored days: {', '.join(days)}"
+    return f"stored days: {len(days)} from {days[0]} to {days[-1]}"
 
 
 def format_lineage(chain: list[dict]) -> str:

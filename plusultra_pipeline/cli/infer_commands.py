@@ -6,12 +6,18 @@ position, expected return, predicted volatility; the largest positions first) an
 risk line, and optionally writes the frame to a Parquet/CSV file (``--out``) and/or the database's
 ``predictions`` table (``--export``, the only write to the user's database). ``lineage`` prints
 the chain of a checkpoint or of a stored inference day. A bad checkpoint, date or database is one
-error line with exit status 2.
+error line with exit status 2 naming what exists (the stored inference days); decision days the
+checkpoint was trained on get a one-line warning that those predictions are in-sample.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
+
+from plusultra_core.errors import CheckpointError, ConfigError
+from plusultra_core.lineage import describe_days, train_range
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OUT_SUFFIXES = (".parquet", ".csv")
@@ -35,17 +41,18 @@ def register(subparsers) -> None:
     lin.set_defaults(handler=_lineage)
 
 
-def _check_date(value: str, flag: str) -> str:
+def _is_date(value: str) -> bool:
     import datetime as dt
 
-    from plusultra_core.errors import ConfigError
-
     try:
-        if not _DATE.match(value):
-            raise ValueError
-        dt.date.fromisoformat(value)
+        return bool(_DATE.match(value)) and bool(dt.date.fromisoformat(value))
     except ValueError:
-        raise ConfigError(f"{flag} {value!r} is not a date YYYY-MM-DD") from None
+        return False
+
+
+def _check_date(value: str, flag: str) -> str:
+    if not _is_date(value):
+        raise ConfigError(f"{flag} {value!r} is not a date YYYY-MM-DD")
     return value
 
 
@@ -70,8 +77,6 @@ def _print_day(day, rows, portfolio: dict, max_rows: int) -> None:
 
 
 def _write_out(frame, out: str) -> None:
-    from pathlib import Path
-
     from plusultra_core import atomic
 
     target = Path(out)
@@ -79,10 +84,16 @@ def _write_out(frame, out: str) -> None:
                       else frame.to_csv(index=False))
 
 
-def _infer(args) -> int:
-    from pathlib import Path
+def _warn_in_sample(agent, start: str, end: str) -> None:
+    """One stderr line when decision days fall inside the data the checkpoint was trained on."""
+    first, last = train_range(agent.sidecar) or (None, None)
+    if last and start <= last and (first is None or end >= first):
+        days = start if start == end else f"{start}..{min(end, last)}"
+        print(f"plusultra infer: warning: {days} is inside the checkpoint's training range {first}..{last}: "
+              "those predictions are in-sample, not a forecast", file=sys.stderr)
 
-    from plusultra_core.errors import ConfigError
+
+def _infer(args) -> int:
     from plusultra_core.inference.agent import MarketNNPlusUltraAgent
 
     start = _check_date(args.date, "--date")
@@ -103,6 +114,7 @@ def _infer(args) -> int:
     if frame.empty:
         raise ConfigError(f"no predictions for {start}..{end} in {db}: no symbol has {agent.context_length} "
                           "valid bars ending on those days (a weekend/holiday, or past the data's end?)")
+    _warn_in_sample(agent, start, end)  # once there are predictions: a failure stays one line
     print(f"checkpoint {result.checkpoint} (id {agent.checkpoint_id})  db {db}  data_version {result.data_version}")
     for day, rows in frame.groupby("timestamp", sort=True):
         key = str(day.date()) if day == day.normalize() else day.isoformat()
@@ -119,20 +131,28 @@ def _infer(args) -> int:
 
 
 def _lineage(args) -> int:
-    from pathlib import Path
-
     from plusultra_core.lineage import format_lineage, lineage_of_checkpoint, lineage_of_day
 
-    target = args.target
-    if _DATE.match(target) and not Path(target).exists():
-        _check_date(target, "lineage day")
-        if args.store:
-            root = args.store
-        else:
-            from plusultra_pipeline.settings import load_settings
-            root = load_settings().store_path
-        chain = lineage_of_day(root, target)
-    else:
+    target, path = args.target, Path(args.target)
+    if path.is_file() or target.endswith((".pt", ".json")):
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {target}; give a checkpoint .pt file or a day "
+                                  f"YYYY-MM-DD ({describe_days(_store_root(args))})")
         chain = lineage_of_checkpoint(target)
+    elif path.is_dir():
+        raise CheckpointError(f"{target} is a directory; give a checkpoint .pt file or a day YYYY-MM-DD")
+    elif _is_date(target):
+        chain = lineage_of_day(_store_root(args), target)
+    else:
+        raise ConfigError(f"{target!r} is neither a checkpoint file nor a day YYYY-MM-DD; "
+                          f"{describe_days(_store_root(args))}")
     print(format_lineage(chain))
     return 0
+
+
+def _store_root(args):
+    if args.store:
+        return args.store
+    from plusultra_pipeline.settings import load_settings
+
+    return load_settings().store_path

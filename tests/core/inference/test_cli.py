@@ -62,5 +62,23 @@ def test_lineage_command(tiny_checkpoint, tmp_path, capsys):
     assert "supervised temporal_hybrid" in printed and "feature_hash=" in printed and "data  version=" in printed
     assert main(["lineage", "2020-01-02", "--store", str(tmp_path)]) == 2
     assert "no inference frame for 2020-01-02" in capsys.readouterr().err
-    assert main(["lineage", str(tmp_path / "gone.pt")]) == 2
-    assert "sidecar missing" in capsys.readouterr().err
+    assert main(["lineage", str(tmp_path / "gone.pt"), "--store", str(tmp_path)]) == 2
+    assert f"checkpoint not found: {tmp_path / 'gone.pt'}" in capsys.readouterr().err
+
+
+def test_infer_warns_on_days_the_checkpoint_was_trained_on(tiny_checkpoint, small_synth_db_path, tmp_path, capsys):
+    """The tiny checkpoint saw the whole database: its predictions there are in-sample."""
+    import json
+
+    args = ["--date", DAY, "--db", str(small_synth_db_path), "--max-rows", "1"]
+    assert main(["infer", "--checkpoint", str(tiny_checkpoint), *args]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"plusultra infer: warning: {DAY} is inside the checkpoint's "
+                                               "training range 2000-01-03..") and "in-sample" in err[0]
+    # a checkpoint whose training ended before the day: no warning
+    early = tmp_path / "early.pt"
+    shutil.copyfile(tiny_checkpoint, early)
+    side = json.loads(sidecar_path(tiny_checkpoint).read_text())
+    sidecar_path(early).write_text(json.dumps({**side, "train_range": ["2000-01-03", "2001-12-31"]}))
+    assert main(["infer", "--checkpoint", str(early), *args]) == 0
+    assert capsys.readouterr().err == ""

@@ -81,7 +81,7 @@ def test_lineage_of_day(chain, tmp_path):
     assert lineage[0]["kind"] == "inference_frame" and lineage[0]["data_version"] == "dv-day"
     assert lineage[0]["rows"] == 2 and lineage[1]["path"] == str(sup2) and lineage[-1]["kind"] == "data"
     assert "inference frame 2020-02-03" in format_lineage(lineage)
-    with pytest.raises(PartitionKeyError, match="no inference frame for 2020-02-04"):
+    with pytest.raises(PartitionKeyError, match="no inference frame for 2020-02-04; stored days: 2020-02-03$"):
         lineage_of_day(tmp_path / "store", "2020-02-04")
     with pytest.raises(PartitionKeyError, match="not a date"):
         lineage_of_day(tmp_path / "store", "someday")
