@@ -24,8 +24,8 @@ from pathlib import Path
 from plusultra_core.config import from_dict, read_yaml, to_dict
 from plusultra_core.errors import ConfigError
 from plusultra_core.losses import LossConfig
-from plusultra_core.models.registry import ARCHITECTURES
-from plusultra_core.training.config import DataConfig, PretrainConfig, TrainConfig
+from plusultra_core.models.registry import resolve
+from plusultra_core.training.config import DataConfig, ModelConfig, PretrainConfig, TrainConfig, build_model_config
 from plusultra_core.walkforward import cutoff_split
 
 DAYS_PER_YEAR = 365.25
@@ -110,7 +110,7 @@ def stage_config(kind: str, settings, run: RunOverrides = RunOverrides(), fold: 
     for (section, key), value in _owned(settings, raw, path).items():
         if section in known:
             raw.setdefault(section, {})[key] = value
-    _apply_run(raw, settings.training, run, path)
+    _apply_run(raw, settings.training, run)
     raw["model"] = _resolved_model(raw.get("model") or {}, path)
     if fold is not None:
         raw.setdefault("data", {}).update(train_end=fold.fit_end, val_end=None,
@@ -158,17 +158,14 @@ def _owned(settings, raw: dict, path) -> dict:
 def _resolved_model(model: dict, path) -> dict:
     """Every backbone parameter the run uses (its architecture's file plus ``params``), stated in
     the config itself, so the config hash changes when the model does."""
-    from plusultra_core.training.config import ModelConfig, build_model_config
-
     cfg = from_dict(ModelConfig, model, f"{path} [model]")
     return {"architecture": cfg.architecture, "params": to_dict(build_model_config(cfg))}
 
 
-def _apply_run(raw: dict, training, run: RunOverrides, path) -> None:
+def _apply_run(raw: dict, training, run: RunOverrides) -> None:
     architecture = run.architecture or training.architecture
     if architecture:
-        if architecture not in ARCHITECTURES:
-            raise ConfigError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        resolve(architecture)  # an unknown name fails here, naming the known ones
         raw["model"] = {"architecture": architecture}  # its own file's defaults, not the old params
     trainer = raw.setdefault("trainer", {})
     max_epochs = run.max_epochs if run.max_epochs is not None else training.max_epochs

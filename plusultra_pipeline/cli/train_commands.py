@@ -46,7 +46,8 @@ def run_overrides(args):
 
     return RunOverrides(config=str(Path(args.config).resolve()) if args.config else None,
                         architecture=args.architecture, max_epochs=args.max_epochs, seed=args.seed,
-                        progress_bar=not args.no_progress, db_path=args.db, output_dir=args.out,
+                        progress_bar=not args.no_progress, db_path=str(Path(args.db).resolve()) if args.db else None,
+                        output_dir=args.out,
                         pretrained=getattr(args, "pretrained", None))
 
 

@@ -134,5 +134,5 @@ def test_bad_overrides_name_what_is_wrong(tmp_path):
     path = settings_file(tmp_path, purge_bars=3)
     with pytest.raises(ConfigError, match=r"training.purge_bars \(3\) must be >= data.horizon \(5\)"):
         stage_config("train", load_settings(path, environ={}))
-    with pytest.raises(ConfigError, match="unknown architecture 'tft'; known: temporal_hybrid"):
+    with pytest.raises(ConfigError, match="unknown model.architecture 'tft'; known: temporal_hybrid"):
         cli("train", "--settings", str(settings_file(tmp_path)), "--architecture", "tft")
