@@ -1,9 +1,10 @@
 """History stages over (shard x period) partitions, free of any orchestrator.
 
-The Dagster assets are thin wrappers around these functions: extract and validate one panel for
-a whole range of partitions in a single read, compute features once over the range plus its
-lookback, and split results back into partitions for the store. Splitting is one ``groupby``
-over partition labels (a loop per partition, never per row or per symbol).
+The Dagster assets are thin wrappers around these functions: extract and validate a panel for a
+range of partitions in one read, compute features over the range plus its lookback, and split
+results back into partitions for the store; a large range goes through them in chunks of whole
+shards (`plusultra_core.chunks`). Splitting is one ``groupby`` over partition labels (a loop per
+partition, never per row or per symbol).
 
 Cross-sectional features (ranks across symbols) are computed over every tradable symbol's bars
 in the same period window (`feature_frame` reads that universe in one query, only the columns
@@ -21,6 +22,7 @@ import pandas as pd
 
 from plusultra_core.data.periods import period_bounds, period_keys
 from plusultra_core.errors import PartitionKeyError
+from plusultra_core.features.pipeline import UniverseFeatures
 
 STORE_DIMS = ("shard", "period")  # partition columns in the store (hive layout)
 
@@ -98,21 +100,12 @@ class FeatureInputs:
     universe_symbols: int
 
 
-def feature_frame(pipeline, store, bars_asset: str, refs, upstream, tradable: set[str],
-                  with_data: set[PartitionRef] | None = None) -> tuple[pd.DataFrame, FeatureInputs]:
-    """Features of the shards of ``refs`` over the bars partitions ``upstream`` they read.
-
-    ``upstream`` is what the feature stage's partition mapping gives: the run's shards over its
-    periods and their lookback or, with cross-sectional features, every shard over them. Features
-    are computed from the run's own shards' bars; cross-sectional features (and what they rank)
-    from every ``tradable`` symbol's bars in ``upstream`` (one more query, only the
-    `FeaturePipeline.universe_columns`, skipped when the run holds every shard). Rows of symbols
-    that are no longer tradable are left out of both.
+def stored_upstream(store, bars_asset: str, upstream, with_data: set[PartitionRef] | None = None) -> list[PartitionRef]:
+    """The partitions of ``upstream`` in the store (in order, once each).
 
     ``with_data``: partitions known to hold source rows. One of them among ``upstream`` that is
     not in the store raises `PartitionKeyError` (its bars would silently be missing from a
     lookback window or from the universe); partitions without source rows are simply absent.
-    Returns the features (own shards' rows over the whole read window) and what was read.
     """
     upstream = list(dict.fromkeys(upstream))
     stored = [r for r in upstream if store.exists(bars_asset, r.as_store_key())]
@@ -123,19 +116,54 @@ def feature_frame(pipeline, store, bars_asset: str, refs, upstream, tradable: se
                 f"{len(missing)} {bars_asset} partition(s) the features read hold source rows but are not "
                 f"in the store {getattr(store, 'root', '')}: "
                 f"{', '.join(f'{r.period}|{r.shard}' for r in missing[:10])}; materialise them first")
+    return stored
+
+
+def read_universe(pipeline, store, bars_asset: str, stored: list[PartitionRef], tradable: set[str]) -> pd.DataFrame:
+    """Every ``tradable`` symbol's bars in ``stored``, only the `FeaturePipeline.universe_columns`
+    (those the store has): what the cross-sectional features rank across."""
+    if not stored:
+        return read_partitions(store, bars_asset, [])
+    have = set((store.read_metadata(bars_asset, stored[0].as_store_key()) or {}).get("columns", []))
+    columns = [c for c in pipeline.universe_columns if c in have]
+    return _symbols_in(read_partitions(store, bars_asset, stored, ["timestamp", "symbol", *columns]), tradable)
+
+
+def feature_frame(pipeline, store, bars_asset: str, refs, upstream, tradable: set[str],
+                  with_data: set[PartitionRef] | None = None, universe=None) -> tuple[pd.DataFrame, FeatureInputs]:
+    """Features of the shards of ``refs`` over the bars partitions ``upstream`` they read.
+
+    ``upstream`` is what the feature stage's partition mapping gives: the run's shards over its
+    periods and their lookback or, with cross-sectional features, every shard over them. Features
+    are computed from the run's own shards' bars; cross-sectional features (and what they rank)
+    from every ``tradable`` symbol's bars in ``upstream`` (`read_universe`: one more query, only
+    the `FeaturePipeline.universe_columns`, skipped when the run holds every shard), or from
+    ``universe`` when given (`FeaturePipeline.universe_features` of it, computed once for many
+    chunks). Rows of symbols that are no longer tradable are left out of both. ``with_data``: see
+    `stored_upstream`.
+
+    Returns the features (own shards' rows over the whole read window) and what was read.
+    """
+    stored = stored_upstream(store, bars_asset, upstream, with_data)
     own_shards = {r.shard for r in refs}
     own = [r for r in stored if r.shard in own_shards]
     bars = _symbols_in(read_partitions(store, bars_asset, own), tradable)
-    universe, universe_parts, n_symbols = None, 0, 0
+    ranked_over, universe_parts, n_symbols = None, 0, 0
     if pipeline.cross_sectional and len(bars):
         universe_parts = len(stored)
-        if len(own) < len(stored):  # otherwise the run's own bars are the universe
-            columns = [c for c in pipeline.universe_columns if c in bars.columns]
-            universe = _symbols_in(read_partitions(store, bars_asset, stored, ["timestamp", "symbol", *columns]),
-                                   tradable)
-        n_symbols = (universe if universe is not None else bars).index.get_level_values("symbol").nunique()
-    features = pipeline.transform_panel(bars, universe=universe)
-    return features, FeatureInputs(len(own), universe_parts, int(n_symbols))
+        ranked_over = universe
+        if ranked_over is None and len(own) < len(stored):  # otherwise the run's own bars are the universe
+            ranked_over = read_universe(pipeline, store, bars_asset, stored, tradable)
+        n_symbols = _n_symbols(bars if ranked_over is None else
+                               ranked_over.values if isinstance(ranked_over, UniverseFeatures) else ranked_over)
+    features = pipeline.transform_panel(bars, universe=ranked_over)
+    return features, FeatureInputs(len(own), universe_parts, n_symbols)
+
+
+def _n_symbols(frame: pd.DataFrame) -> int:
+    """Distinct symbols of a (timestamp, symbol)-indexed frame (a count over the index codes)."""
+    codes = np.asarray(frame.index.codes[1])
+    return int(np.count_nonzero(np.bincount(codes[codes >= 0]))) if len(codes) else 0
 
 
 def shard_fingerprints(symbol_fingerprints: pd.DataFrame, shard_of: dict[str, str],

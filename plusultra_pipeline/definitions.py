@@ -37,7 +37,8 @@ def build_definitions(settings: PipelineSettings | None = None, calendar: DataCa
     code_version = history_code_version(settings, lookback)
     market_db, validated_bars = build_ingest_assets(settings, history, code_version)
     return Definitions(
-        assets=[market_db, history_multi_asset([validated_bars, *build_feature_assets(settings, history, code_version)]),
+        assets=[market_db, history_multi_asset([validated_bars, *build_feature_assets(settings, history, code_version)],
+                                    settings.history.period),
                 build_training_set_asset(settings, cutoffs),
                 *build_training_assets(settings, cutoffs),
                 *build_evaluation_assets(settings, cutoffs),

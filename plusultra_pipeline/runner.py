@@ -67,15 +67,16 @@ def history_roots(instance: DagsterInstance, defs, settings: PipelineSettings) -
     from plusultra_pipeline.assets.ingest import observed_versions
     from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
     from plusultra_pipeline.partitions import split_key
-    from plusultra_pipeline.staleness import to_do
+    from plusultra_pipeline.staleness import resolver, to_do
 
+    res = resolver(instance, defs)  # one state of the instance: its batched reads are shared
     period_keys = set(history_period_keys(defs))
     with_data = [k for k in observed_versions(instance) if split_key(k)[1] in period_keys]
     refs = lambda keys: {PartitionRef(*split_key(k)) for k in keys}  # noqa: E731
-    bars = refs(to_do(instance, defs, VALIDATED_BARS, with_data))
+    bars = refs(to_do(instance, defs, VALIDATED_BARS, with_data, res))
     built = [k for k in materialized_keys(instance, VALIDATED_BARS) if split_key(k)[1] in period_keys]
-    features = refs(to_do(instance, defs, FEATURE_PANEL, built))
-    tensors = refs(to_do(instance, defs, WINDOW_TENSORS, built))
+    features = refs(to_do(instance, defs, FEATURE_PANEL, built, res))
+    tensors = refs(to_do(instance, defs, WINDOW_TENSORS, built, res))
     return sorted(bars, key=lambda r: (r.period, r.shard)), features, tensors
 
 

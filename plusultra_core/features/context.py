@@ -18,6 +18,11 @@ import pandas as pd
 from plusultra_core.data.panel_index import check_panel_index
 
 PANEL_TABLE = "panel"  # name used in validation errors about the input panel
+# Wide matrices have at least this many columns (an all-NaN one pads a single-symbol panel). With
+# one column, the trailing-window views kernels reduce over are contiguous and numpy takes other
+# loops (pairwise sums, another FFT path) whose last bits differ: a symbol's values would then
+# depend on whether it is computed alone (a chunk of one symbol) or beside others.
+MIN_COLUMNS = 2
 
 
 class WideContext:
@@ -49,10 +54,11 @@ class WideContext:
         pos = np.empty(len(order), dtype=np.int64)
         pos[order] = np.arange(len(order)) - starts[sym_codes[order]]
         self.n_rows = int(counts.max()) if len(counts) else 0                 # L
+        self.n_cols = max(len(self.symbols), MIN_COLUMNS)                     # S (+ NaN padding)
         self.row = pos                                                       # [N] row in [L, S]
         self.col = sym_codes.astype(np.int64)                                 # [N] column
         self.date_row = date_codes.astype(np.int64)                           # [N] row in [D, S]
-        self.present = np.zeros((self.n_rows, len(self.symbols)), dtype=bool)
+        self.present = np.zeros((self.n_rows, self.n_cols), dtype=bool)
         self.present[self.row, self.col] = True                               # [L, S] real bars
         self._cache: dict[str, np.ndarray] = {}
         self._memo: dict[str, np.ndarray] = {}
@@ -60,8 +66,9 @@ class WideContext:
     # -- layout ---------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
-        """``(L, S)``: rows of the longest symbol history × number of symbols."""
-        return self.n_rows, len(self.symbols)
+        """``(L, S)``: rows of the longest symbol history × number of symbols (at least
+        `MIN_COLUMNS`; padding columns are all NaN)."""
+        return self.n_rows, self.n_cols
 
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Long ``[N]`` float values -> wide ``[L, S]`` float64 (NaN padding)."""
@@ -75,7 +82,7 @@ class WideContext:
 
     def to_grid(self, wide: np.ndarray) -> np.ndarray:
         """Compact ``[L, S]`` -> date-aligned ``[D, S]`` (NaN where a symbol has no bar)."""
-        grid = np.full((len(self.dates), len(self.symbols)), np.nan)
+        grid = np.full((len(self.dates), self.n_cols), np.nan)
         grid[self.date_row, self.col] = wide[self.row, self.col]
         return grid
 

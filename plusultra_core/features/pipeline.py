@@ -9,12 +9,14 @@ Cross-sectional features (ranks across symbols) are the only ones whose value de
 other symbols in the panel. ``transform_panel(panel, universe=...)`` computes them over the
 universe panel and everything else over ``panel``, so callers that compute a subset of symbols
 (a shard of the feature stage, the agent asked for a few symbols) get the same values as a
-computation over all symbols at once.
+computation over all symbols at once. ``universe_features(universe)`` computes them once for
+callers that transform many panels of one universe (the feature stage's chunks of shards).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -26,6 +28,14 @@ from plusultra_core.features.registry import DEFAULT_REGISTRY, FeatureRegistry, 
 from plusultra_core.features.spec import FeatureSpec
 
 log = logging.getLogger("plusultra.features")
+
+
+@dataclass(frozen=True)
+class UniverseFeatures:
+    """Cross-sectional features computed once on a universe panel (`FeaturePipeline.universe_features`)."""
+
+    values: pd.DataFrame                              # [U, X] on the universe panel's index
+    missing: dict[str, list[str]] = field(default_factory=dict)  # features whose universe inputs are missing
 
 
 class FeaturePipeline:
@@ -111,13 +121,14 @@ class FeaturePipeline:
                 todo.extend(self.registry.get(name).depends_on)
         return out
 
-    def transform_panel(self, panel: pd.DataFrame, universe: pd.DataFrame | None = None) -> pd.DataFrame:
+    def transform_panel(self, panel: pd.DataFrame,
+                        universe: pd.DataFrame | UniverseFeatures | None = None) -> pd.DataFrame:
         """Features for every row of ``panel``: same index, one float64 column per feature.
 
         ``universe`` (optional) is a panel of every symbol the cross-sectional features compare
         across, over at least the same dates and history as ``panel`` and holding every row of
-        it (only `universe_columns` are read from it). With it, the cross-sectional features,
-        and the features they rank, are computed on the universe and taken at ``panel``'s rows;
+        it (only `universe_columns` are read from it), or its `universe_features`. With it, the
+        cross-sectional features are computed on the universe and taken at ``panel``'s rows;
         every other feature is computed on ``panel`` alone. A symbol's values then do not
         depend on which other symbols ``panel`` holds. Without it, ``panel`` is the universe.
 
@@ -128,9 +139,10 @@ class FeaturePipeline:
         xs = set(self.cross_sectional) if universe is not None else set()
         missing = self._missing_all(panel.columns)
         if xs:  # cross-sectional features need their inputs in the universe, the rest in the panel
-            missing_there = self._missing_all(universe.columns)
+            if not isinstance(universe, UniverseFeatures):
+                universe = self.universe_features(universe)
             missing = ({n: m for n, m in missing.items() if n not in xs}
-                       | {n: m for n, m in missing_there.items() if n in xs})
+                       | {n: m for n, m in universe.missing.items() if n in xs})
         self.skipped = {s.name: missing[s.name] for s in self.selected if s.name in missing}
         if self.skipped and self.strict:
             detail = "; ".join(f"{n} needs {', '.join(m)}" for n, m in self.skipped.items())
@@ -143,7 +155,7 @@ class FeaturePipeline:
         if panel.empty:
             return pd.DataFrame({n: np.zeros(0) for n in outputs}, index=panel.index)
 
-        given = self._on_universe(panel, universe, [n for n in outputs if n in xs], missing_there) if xs else {}
+        given = self._on_universe(panel, universe, [n for n in outputs if n in xs]) if xs else {}
         ctx = WideContext(panel)
         needed = self._closure(outputs, stop=given)  # what the given features read is not needed here
         runnable = [s for s in self.order if s.name in needed and s.name not in missing]
@@ -152,12 +164,25 @@ class FeaturePipeline:
         self._run(ctx, runnable, {name: j for j, name in enumerate(outputs)}, result, given)
         return pd.DataFrame(result, index=panel.index, columns=outputs, copy=False)
 
-    def _on_universe(self, panel: pd.DataFrame, universe: pd.DataFrame, names: list[str],
-                     missing: dict[str, list[str]]) -> dict[str, np.ndarray]:
-        """Features ``names`` computed on ``universe``, as ``[N]`` arrays in ``panel``'s row order."""
+    def universe_features(self, universe: pd.DataFrame) -> UniverseFeatures:
+        """The selected cross-sectional features computed on ``universe`` (every symbol they
+        compare across; only `universe_columns` are read), for `transform_panel` over panels of it."""
+        missing = self._missing_all(universe.columns)
+        xs = set(self.cross_sectional)
+        names = [s.name for s in self.selected if s.name in xs and s.name not in missing]
+        out = np.empty((len(universe), len(names)))                       # [U, X]
+        if len(universe) and names:
+            needed = self._closure(names)
+            specs = [s for s in self.order if s.name in needed and s.name not in missing]
+            self._run(WideContext(universe), specs, {n: j for j, n in enumerate(names)}, out)
+        return UniverseFeatures(pd.DataFrame(out, index=universe.index, columns=names, copy=False), missing)
+
+    @staticmethod
+    def _on_universe(panel: pd.DataFrame, universe: UniverseFeatures, names: list[str]) -> dict[str, np.ndarray]:
+        """Features ``names`` of ``universe``, as ``[N]`` arrays in ``panel``'s row order."""
         if not names:
             return {}
-        rows = universe.index.get_indexer(panel.index)                    # [N] row in the universe
+        rows = universe.values.index.get_indexer(panel.index)             # [N] row in the universe
         if (rows < 0).any():
             cases = panel.index[rows < 0][:5].to_frame(index=False)
             raise DataValidationError(
@@ -165,11 +190,7 @@ class FeaturePipeline:
                 f"the cross-sectional features are computed on, first: "
                 f"{list(map(tuple, cases.itertuples(index=False)))}",
                 table=PANEL_TABLE, column="index", check="panel_in_universe", failure_cases=cases)
-        needed = self._closure(names)
-        specs = [s for s in self.order if s.name in needed and s.name not in missing]
-        out = np.empty((len(universe), len(names)))                       # [U, X]
-        self._run(WideContext(universe), specs, {n: j for j, n in enumerate(names)}, out)
-        return {name: out[rows, j] for j, name in enumerate(names)}
+        return {name: universe.values[name].to_numpy()[rows] for name in names}
 
     @staticmethod
     def _run(ctx: WideContext, specs: list[FeatureSpec], column_of: dict[str, int], result: np.ndarray,

@@ -16,9 +16,10 @@ from dagster import (
 )
 
 from plusultra_core.data.periods import PERIODS
-from plusultra_core.history import PartitionRef, feature_frame, read_partitions, shard_fingerprints, split_partitions, to_store_frame
+from plusultra_core.chunks import feature_chunks, shard_chunks, shard_rows
+from plusultra_core.history import PartitionRef, read_partitions, shard_fingerprints, split_partitions, to_store_frame
 from plusultra_pipeline.constants import FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
-from plusultra_pipeline.assets.history_stage import HistoryStage
+from plusultra_pipeline.assets.history_stage import HistoryStage, RunSource
 from plusultra_pipeline.events import digest, event_pointer, frame_version, partition_check, partition_materialization
 from plusultra_pipeline.metadata import date_range
 from plusultra_pipeline.partitions import lookback_mapping, split_key, universe_lookback_mapping
@@ -86,6 +87,49 @@ def _upstream_version(store, asset_name: str, refs) -> str:
     return digest(versions)
 
 
+def _panel_events(store, key, ref: PartitionRef, part: pd.DataFrame, columns: list[str], limit: float,
+                  code_version: str, inputs: dict, pointer: int):
+    """Write one `feature_panel` partition; its materialization and NaN-check evaluation."""
+    frame = to_store_frame(part)
+    version = frame_version(frame)
+    stored = store.write(FEATURE_PANEL, ref.as_store_key(), frame,
+                         metadata={"features": columns, "rows": len(frame), "data_version": version})
+    ratios = nan_ratios_after_warmup(part) if len(part) else pd.Series(dtype=float)
+    worst = ratios[ratios > limit]
+    yield partition_materialization(FEATURE_PANEL, key, version, code_version, inputs, pointer, {
+        "rows": len(frame), "features": len(columns), "date_range": date_range(part),
+        "symbols": MetadataValue.text(", ".join(sorted(set(part.index.get_level_values("symbol"))))),
+        "max_nan_ratio": round(float(ratios.max()), 6) if len(ratios) else 0.0,
+        "path": MetadataValue.path(str(stored.path))})
+    yield partition_check(FEATURE_PANEL, NAN_CHECK, key, worst.empty, {
+        "max_ratio": round(float(ratios.max()), 6) if len(ratios) else 0.0,
+        "over_limit": MetadataValue.text(", ".join(f"{n}={r:.3f}" for n, r in worst.items()) or "none")},
+        severity=AssetCheckSeverity.WARN)
+
+
+def _tensor_events(store, key, ref: PartitionRef, indexed: pd.DataFrame, names: list[str], code_version: str,
+                   pointer: int):
+    """Write one `window_tensors` partition; its materialization and finiteness check. Returns
+    whether every value is finite."""
+    part = indexed.reset_index()
+    version = frame_version(part)
+    stored = store.write(WINDOW_TENSORS, ref.as_store_key(), part,
+                         metadata={"features": names, "rows": len(part), "data_version": version})
+    inputs = [n for n in names if n != RETURN_COLUMN]
+    values = part[inputs].to_numpy(dtype=np.float32)
+    valid = part["valid"].to_numpy(bool) if len(part) else np.zeros(0, bool)
+    # inputs are always finite (non-finite -> 0, row invalid); the return is finite wherever valid
+    finite = bool(np.isfinite(values).all()) and bool(np.isfinite(part.loc[valid, RETURN_COLUMN]).all())
+    valid_ratio = round(float(valid.mean()), 6) if len(part) else 0.0
+    yield partition_materialization(WINDOW_TENSORS, key, version, code_version,
+                                    {FEATURE_PANEL: _upstream_version(store, FEATURE_PANEL, [ref])}, pointer, {
+        "rows": len(part), "features": len(names), "valid_ratio": valid_ratio,
+        "array_bytes": int(values.nbytes), "date_range": date_range(indexed),
+        "path": MetadataValue.path(str(stored.path))})
+    yield partition_check(WINDOW_TENSORS, FINITE_CHECK, key, finite, {"valid_ratio": valid_ratio, "rows": len(part)})
+    return finite
+
+
 def build_feature_assets(settings: PipelineSettings, partitions_def, code_version: str):
     period = settings.history.period
 
@@ -98,42 +142,28 @@ def build_feature_assets(settings: PipelineSettings, partitions_def, code_versio
                                    description="Share of NaN/inf per feature after each symbol's warm-up "
                                                f"stays below features.max_nan_ratio ({settings.features.max_nan_ratio}).")]
 
-    def feature_panel(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
+    def feature_panel(context: AssetExecutionContext, source: RunSource, store: PartitionStore):
         keys = list(context.partition_keys)
         refs = [PartitionRef(*split_key(k)) for k in keys]
-        pointer = event_pointer(context.instance)
+        key_of, pointer, store_ = dict(zip(refs, keys)), event_pointer(context.instance), store.store()
         upstream = [PartitionRef(*split_key(k)) for k in context.asset_partition_keys_for_input(VALIDATED_BARS)]
-        store_ = store.store()
-        dataset = market_db.dataset()
-        shard_of = market_db.shard_map(dataset)
-        with_data = set(shard_fingerprints(dataset.partition_fingerprints(period), shard_of, period))
+        shard_of = source.shard_of
+        with_data = set(shard_fingerprints(source.fingerprints, shard_of, period))
         pipeline = feature_pipeline(settings)
         columns = [spec.name for spec in pipeline.selected]
-        features, read = feature_frame(pipeline, store_, VALIDATED_BARS, refs, upstream, set(shard_of), with_data)
-        # same columns in every partition, whatever this range's inputs allowed to compute
-        features = features.reindex(columns=columns)
-        parts = split_partitions(features, shard_of, period, keep=set(refs))
         inputs = {VALIDATED_BARS: _upstream_version(store_, VALIDATED_BARS, [r for r in upstream if r in with_data])}
-        limit = settings.features.max_nan_ratio
-        for key, ref in zip(keys, refs):
-            part = parts.get(ref, features.iloc[:0])
-            frame = to_store_frame(part)
-            version = frame_version(frame)
-            stored = store_.write(FEATURE_PANEL, ref.as_store_key(), frame,
-                                  metadata={"features": columns, "rows": len(frame), "data_version": version})
-            ratios = nan_ratios_after_warmup(part) if len(part) else pd.Series(dtype=float)
-            worst = ratios[ratios > limit]
-            yield partition_materialization(FEATURE_PANEL, key, version, code_version, inputs, pointer, {
-                "rows": len(frame), "features": len(columns), "date_range": date_range(part),
-                "symbols": MetadataValue.text(", ".join(sorted(set(part.index.get_level_values("symbol"))))),
-                "max_nan_ratio": round(float(ratios.max()), 6) if len(ratios) else 0.0,
-                "path": MetadataValue.path(str(stored.path))})
-            yield partition_check(FEATURE_PANEL, NAN_CHECK, key, worst.empty, {
-                "max_ratio": round(float(ratios.max()), 6) if len(ratios) else 0.0,
-                "over_limit": MetadataValue.text(", ".join(f"{n}={r:.3f}" for n, r in worst.items()) or "none")},
-                severity=AssetCheckSeverity.WARN)
-        context.log.info(f"feature_panel: {len(keys)} partitions, {len(columns)} features; read "
-                         f"{read.partitions} lookback partitions and {read.universe_partitions} universe partitions "
+        rows = shard_rows(source.fingerprints, shard_of, period, {r.period for r in upstream})
+        n_chunks, own_read = 0, 0
+        for chunk, features, read in feature_chunks(pipeline, store_, VALIDATED_BARS, refs, upstream,
+                                                    set(shard_of), with_data, rows):
+            features = features.reindex(columns=columns)  # same columns whatever the inputs allowed
+            parts = split_partitions(features, shard_of, period, keep=set(chunk))
+            for ref in chunk:
+                yield from _panel_events(store_, key_of[ref], ref, parts.get(ref, features.iloc[:0]), columns,
+                                         settings.features.max_nan_ratio, code_version, inputs, pointer)
+            n_chunks, own_read = n_chunks + 1, own_read + read.partitions
+        context.log.info(f"feature_panel: {len(keys)} partitions in {n_chunks} chunk(s), {len(columns)} features; read "
+                         f"{own_read} lookback partitions and {read.universe_partitions} universe partitions "
                          f"({read.universe_symbols} symbols); skipped features: {dict(pipeline.skipped) or 'none'}")
 
     tensors_spec = AssetSpec(WINDOW_TENSORS, partitions_def=partitions_def, group_name=FEATURES_GROUP,
@@ -144,38 +174,23 @@ def build_feature_assets(settings: PipelineSettings, partitions_def, code_versio
                                      description="Every stored float32 input is finite (non-finite inputs are zeroed and "
                                                  "their rows marked invalid) and the return is finite on every valid row.")]
 
-    def window_tensors(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
+    def window_tensors(context: AssetExecutionContext, source: RunSource, store: PartitionStore):
         from plusultra_core.windows import build_window_frame
 
         keys = list(context.partition_keys)
         refs = [PartitionRef(*split_key(k)) for k in keys]
-        pointer = event_pointer(context.instance)
-        store_ = store.store()
-        features = _read(store_, FEATURE_PANEL, refs)
-        names = list(features.columns)
-        frame = build_window_frame(features, names)
-        indexed = frame.set_index(["timestamp", "symbol"])
-        parts = split_partitions(indexed, market_db.shard_map(), period, keep=set(refs))
-        inputs = [n for n in names if n != RETURN_COLUMN]
+        key_of, pointer, store_ = dict(zip(refs, keys)), event_pointer(context.instance), store.store()
+        rows = shard_rows(source.fingerprints, source.shard_of, period, {r.period for r in refs})
         failed = []
-        for key, ref in zip(keys, refs):
-            part = parts.get(ref, indexed.iloc[:0]).reset_index()
-            version = frame_version(part)
-            stored = store_.write(WINDOW_TENSORS, ref.as_store_key(), part,
-                                  metadata={"features": names, "rows": len(part), "data_version": version})
-            values = part[inputs].to_numpy(dtype=np.float32)
-            valid = part["valid"].to_numpy(bool) if len(part) else np.zeros(0, bool)
-            # inputs are always finite (non-finite -> 0, row invalid); the return is finite wherever valid
-            finite = bool(np.isfinite(values).all()) and bool(np.isfinite(part.loc[valid, RETURN_COLUMN]).all())
-            valid_ratio = round(float(valid.mean()), 6) if len(part) else 0.0
-            yield partition_materialization(WINDOW_TENSORS, key, version, code_version,
-                                            {FEATURE_PANEL: _upstream_version(store_, FEATURE_PANEL, [ref])}, pointer, {
-                "rows": len(part), "features": len(names), "valid_ratio": valid_ratio,
-                "array_bytes": int(values.nbytes), "date_range": date_range(parts.get(ref, indexed.iloc[:0])),
-                "path": MetadataValue.path(str(stored.path))})
-            yield partition_check(WINDOW_TENSORS, FINITE_CHECK, key, finite, {"valid_ratio": valid_ratio, "rows": len(part)})
-            if not finite:
-                failed.append(key)
+        for chunk in shard_chunks(refs, rows):
+            features = _read(store_, FEATURE_PANEL, chunk)
+            names = list(features.columns)
+            indexed = build_window_frame(features, names).set_index(["timestamp", "symbol"])
+            parts = split_partitions(indexed, source.shard_of, period, keep=set(chunk))
+            for ref in chunk:
+                finite = yield from _tensor_events(store_, key_of[ref], ref, parts.get(ref, indexed.iloc[:0]), names,
+                                                   code_version, pointer)
+                failed += [] if finite else [key_of[ref]]
         if failed:  # blocking: nothing downstream may train on non-finite inputs
             raise Failure(description=f"window_tensors: non-finite values in {len(failed)} partition(s): {failed[:5]}")
 

@@ -22,9 +22,10 @@ from dagster import (
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from plusultra_core.errors import DataValidationError
+from plusultra_core.chunks import chunk_symbols, shard_chunks, shard_rows, validated_chunks
 from plusultra_core.history import PartitionRef, range_bounds, shard_fingerprints, split_partitions, to_store_frame
 from plusultra_pipeline.constants import INGEST_GROUP, MARKET_DB, VALIDATED_BARS
-from plusultra_pipeline.assets.history_stage import HistoryStage
+from plusultra_pipeline.assets.history_stage import HistoryStage, RunSource
 from plusultra_pipeline.events import event_pointer, frame_version, partition_check, partition_materialization
 from plusultra_pipeline.metadata import date_range
 from plusultra_pipeline.partitions import history_key, split_key
@@ -79,55 +80,61 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, code_version
                        description="Rows written per partition equal the rows in the SQLite file."),
     ]
 
-    def validated_bars(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
-        """One event and two check evaluations per partition of the run's range."""
-        keys = list(context.partition_keys)
-        refs = [PartitionRef(*split_key(k)) for k in keys]
-        pointer = event_pointer(context.instance)
-        dataset = market_db.dataset()
-        shard_of = market_db.shard_map(dataset)
-        wanted_shards = {r.shard for r in refs}
-        symbols = sorted(s for s, shard in shard_of.items() if shard in wanted_shards)
-        start, end = range_bounds(sorted({r.period for r in refs}), period)
-        symbol_prints = dataset.partition_fingerprints(period)
-        try:
-            check_known_symbols(symbol_prints, dataset.assets(), dataset.path)
-            panel = dataset.load_panel(symbols, start, end, validate=True)
-        except DataValidationError as exc:
-            # The contract fails for the whole range and nothing is written: the store keeps the
-            # previous partitions.
-            detail = {"table": exc.table, "column": str(exc.column), "check": str(exc.check),
-                      "error": MetadataValue.md(f"```\n{exc}\n```")}
-            for key in keys:
-                yield partition_check(VALIDATED_BARS, CONTRACT_CHECK, key, False, detail)
-            raise Failure(description=f"validation failed: {exc}") from exc
+    def validated_bars(context: AssetExecutionContext, source: RunSource, store: PartitionStore):
+        """One event and two check evaluations per partition of the run's range, chunk by chunk."""
         from plusultra_core.data.validation import validation_summary
 
-        parts = split_partitions(panel, shard_of, period, keep=set(refs))
+        keys = list(context.partition_keys)
+        refs = [PartitionRef(*split_key(k)) for k in keys]
+        key_of, pointer, store_ = dict(zip(refs, keys)), event_pointer(context.instance), store.store()
+        shard_of, symbol_prints = source.shard_of, source.fingerprints
+        periods = sorted({r.period for r in refs})
         prints = shard_fingerprints(symbol_prints, shard_of, period)
         source_rows = _source_rows(symbol_prints, shard_of, period)
-        store_ = store.store()
-        for key, ref in zip(keys, refs):
-            frame = to_store_frame(parts.get(ref, panel.iloc[:0]))
-            version = frame_version(frame)
-            summary = validation_summary(parts[ref]) if ref in parts else {}
-            stored = store_.write(VALIDATED_BARS, ref.as_store_key(), frame,
-                                  metadata={"fingerprint": prints.get(ref), "data_version": version,
-                                            "symbols": sorted(summary), "validation": summary})
-            rows, expected = len(frame), int(source_rows.get(ref, 0))
-            bad = {s: v["status"] for s, v in summary.items() if v["status"] != "ok"}
-            yield partition_materialization(VALIDATED_BARS, key, version, code_version,
-                                            {MARKET_DB: str(prints.get(ref))}, pointer, {
-                "rows": rows, "source_rows": expected, "symbols": MetadataValue.text(", ".join(sorted(summary))),
-                "date_range": date_range(parts[ref]) if ref in parts else "empty",
-                "validation": MetadataValue.text("ok" if not bad else "; ".join(f"{s}: {v}" for s, v in bad.items())),
-                "path": MetadataValue.path(str(stored.path))})
-            yield partition_check(VALIDATED_BARS, CONTRACT_CHECK, key, True, {"rows_validated": rows})
-            yield partition_check(VALIDATED_BARS, ROWCOUNT_CHECK, key, rows == expected,
-                                  {"rows": rows, "source_rows": expected}, severity=AssetCheckSeverity.ERROR)
-        context.log.info(f"validated_bars: {len(keys)} partitions, {len(panel)} rows of {len(symbols)} symbols")
+        chunks = shard_chunks(refs, shard_rows(symbol_prints, shard_of, period, periods))
+        done, rows = set(), 0
+        try:
+            check_known_symbols(symbol_prints, source.dataset.assets(), source.dataset.path)
+            for chunk, panel in validated_chunks(source.dataset, chunks, shard_of, *range_bounds(periods, period)):
+                parts, rows = split_partitions(panel, shard_of, period, keep=set(chunk)), rows + len(panel)
+                for ref in chunk:
+                    part = parts.get(ref, panel.iloc[:0])
+                    yield from _bars_events(store_, key_of[ref], ref, part, validation_summary(part),
+                                            prints.get(ref), int(source_rows.get(ref, 0)), code_version, pointer)
+                    done.add(ref)
+        except DataValidationError as exc:
+            # The contract fails for the whole range (every chunk is checked before the first is
+            # written) and nothing is written: the store keeps the previous partitions.
+            detail = {"table": exc.table, "column": str(exc.column), "check": str(exc.check),
+                      "error": MetadataValue.md(f"```\n{exc}\n```")}
+            for ref in refs:
+                if ref not in done:
+                    yield partition_check(VALIDATED_BARS, CONTRACT_CHECK, key_of[ref], False, detail)
+            raise Failure(description=f"validation failed: {exc}") from exc
+        context.log.info(f"validated_bars: {len(keys)} partitions in {len(chunks)} chunk(s), {rows} rows of "
+                         f"{len(chunk_symbols(refs, shard_of))} symbols")
 
     return market_db, HistoryStage(spec, checks, validated_bars)
+
+
+def _bars_events(store, key, ref: PartitionRef, part: pd.DataFrame, summary: dict, fingerprint, expected: int,
+                 code_version: str, pointer: int):
+    """Write one `validated_bars` partition; its materialization and two check evaluations."""
+    frame = to_store_frame(part)
+    version = frame_version(frame)
+    stored = store.write(VALIDATED_BARS, ref.as_store_key(), frame,
+                         metadata={"fingerprint": fingerprint, "data_version": version,
+                                   "symbols": sorted(summary), "validation": summary})
+    rows = len(frame)
+    bad = {s: v["status"] for s, v in summary.items() if v["status"] != "ok"}
+    yield partition_materialization(VALIDATED_BARS, key, version, code_version, {MARKET_DB: str(fingerprint)}, pointer, {
+        "rows": rows, "source_rows": expected, "symbols": MetadataValue.text(", ".join(sorted(summary))),
+        "date_range": date_range(part),
+        "validation": MetadataValue.text("ok" if not bad else "; ".join(f"{s}: {v}" for s, v in bad.items())),
+        "path": MetadataValue.path(str(stored.path))})
+    yield partition_check(VALIDATED_BARS, CONTRACT_CHECK, key, True, {"rows_validated": rows})
+    yield partition_check(VALIDATED_BARS, ROWCOUNT_CHECK, key, rows == expected,
+                          {"rows": rows, "source_rows": expected}, severity=AssetCheckSeverity.ERROR)
 
 
 def check_known_symbols(symbol_prints: pd.DataFrame, assets: pd.DataFrame, where) -> None:

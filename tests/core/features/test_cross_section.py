@@ -43,18 +43,25 @@ def test_subset_with_universe_equals_the_whole_panel(panel, subset):
     got = pipe.transform_panel(part, universe=panel[["close", "volume"]])  # ranks need only these
     assert got.index.equals(part.index) and list(got.columns) == DEFAULT_REGISTRY.names
     assert pipe.skipped == {}
-    pd.testing.assert_frame_equal(got, whole.loc[part.index], check_exact=False, rtol=1e-12, atol=1e-14)
+    # the same bytes, also for a symbol computed alone (`WideContext.MIN_COLUMNS`)
+    pd.testing.assert_frame_equal(got, whole.loc[part.index], check_exact=True)
     # without the universe, the subset ranks among itself: a different (wrong) value
     alone = FeaturePipeline(names=XS).transform_panel(part)
     assert not np.allclose(alone[XS].to_numpy(), whole.loc[part.index, XS].to_numpy(), equal_nan=True)
 
 
 def test_values_do_not_depend_on_how_symbols_are_grouped(panel):
-    """Two disjoint groups computed apart, then joined, equal one computation of everything."""
+    """Disjoint groups computed apart (the feature stage's chunks), then joined, equal one
+    computation of everything, byte for byte; the ranks computed once on the universe serve
+    every group."""
     whole = FeaturePipeline().transform_panel(panel)
-    groups = [["SYM0", "SYM2"], ["SYM1", "SYM3", "SYM4"]]
-    joined = pd.concat([FeaturePipeline().transform_panel(_rows_of(panel, g), universe=panel) for g in groups])
-    pd.testing.assert_frame_equal(joined.loc[panel.index], whole, check_exact=False, rtol=1e-12, atol=1e-14)
+    groups = [["SYM0", "SYM2"], ["SYM1", "SYM3"], ["SYM4"]]
+    pipe = FeaturePipeline()
+    universe = pipe.universe_features(panel[["close", "volume"]])
+    assert list(universe.values.columns) == XS and universe.values.index.equals(panel.index)
+    for ranked_over in (panel, universe):
+        joined = pd.concat([pipe.transform_panel(_rows_of(panel, g), universe=ranked_over) for g in groups])
+        pd.testing.assert_frame_equal(joined.loc[panel.index], whole, check_exact=True)
 
 
 def test_rows_missing_from_the_universe_are_an_error(panel):
