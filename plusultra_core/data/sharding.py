@@ -61,3 +61,11 @@ def assign_shards(assets: pd.DataFrame, cfg: ShardingConfig, where=None) -> dict
         width = len(str(cfg.buckets - 1))
         shards = symbols.map(lambda s: f"bucket-{zlib.crc32(s.encode()) % cfg.buckets:0{width}d}")
     return dict(zip(symbols, shards))
+
+
+def symbols_by_shard(mapping: dict[str, str]) -> dict[str, list[str]]:
+    """Invert `assign_shards`: ``shard -> sorted symbols`` (the history chunks group whole shards)."""
+    out: dict[str, list[str]] = {}
+    for symbol, shard in mapping.items():
+        out.setdefault(shard, []).append(symbol)
+    return {k: sorted(v) for k, v in sorted(out.items())}

@@ -133,6 +133,11 @@ class SQLiteMarketDataset:
             f"ORDER BY d", [self.symbols()]).fetchall()
         return pd.DatetimeIndex([pd.Timestamp(r[0]) for r in rows], name="day")
 
+    def benchmarks(self) -> list[str]:
+        """Names of the series in the ``benchmarks`` table, sorted."""
+        return [r[0] for r in self._duck().execute(
+            f"SELECT DISTINCT benchmark FROM {MARKET}.{BENCHMARKS} ORDER BY benchmark").fetchall()]
+
     def benchmark_returns(self, name: str | None = None) -> pd.Series:
         """Daily simple returns of one ``benchmarks`` series (default: the first by name), indexed by
         timestamp and named after it; an empty Series when the table has no rows.
@@ -142,8 +147,7 @@ class SQLiteMarketDataset:
         timestamp would otherwise become a NaT return).
         """
         conn = self._duck()
-        names = [r[0] for r in conn.execute(
-            f"SELECT DISTINCT benchmark FROM {MARKET}.{BENCHMARKS} ORDER BY benchmark").fetchall()]
+        names = self.benchmarks()
         if not names:
             return pd.Series(dtype=np.float64, name=name)
         if name is None:

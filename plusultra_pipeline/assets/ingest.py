@@ -74,8 +74,8 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, code_version
                                  "series) per symbol × period.")
     checks = [
         AssetCheckSpec(CONTRACT_CHECK, asset=VALIDATED_BARS, blocking=True, partitions_def=partitions_def,
-                       description="pandera schemas of series/indicators/assets: nulls, duplicate keys, "
-                                   "unsorted timestamps, OHLC consistency, prices, volume, unknown symbols."),
+                       description="pandera schemas of series/indicators/assets/benchmarks: nulls, duplicate keys, "
+                                   "unsorted or zoned timestamps, OHLC consistency, prices, volume, unknown symbols."),
         AssetCheckSpec(ROWCOUNT_CHECK, asset=VALIDATED_BARS, partitions_def=partitions_def,
                        description="Rows written per partition equal the rows in the SQLite file."),
     ]
@@ -95,6 +95,8 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, code_version
         done, rows = set(), 0
         try:
             check_known_symbols(symbol_prints, source.dataset.assets(), source.dataset.path)
+            for name in source.dataset.benchmarks():  # small; the evaluation reads them later
+                source.dataset.benchmark_returns(name)
             for chunk, panel in validated_chunks(source.dataset, chunks, shard_of, *range_bounds(periods, period)):
                 parts, rows = split_partitions(panel, shard_of, period, keep=set(chunk)), rows + len(panel)
                 for ref in chunk:
