@@ -13,14 +13,17 @@ asking about 640 of them cost ~60,000 queries (6 minutes on the SQLite instance)
 keeps Dagster's rules (its code runs unchanged) and answers the same reads from two batched
 queries per asset: the newest storage id of every partition, and the records of the partitions
 asked about. "Newest after pointer C" is then a comparison of storage ids; only a partition that
-did change since C costs its own query (its previous version).
+did change since C costs its own query (its previous version). Mapping a partition to its input
+partitions is Dagster's too, done once per group of partitions that provably share their inputs
+(those differing only in a dimension every input reads whole: ``AllPartitionMapping``).
 """
 
 from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
+from dagster import (AllPartitionMapping, AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance,
+                     MultiPartitionMapping, MultiPartitionsDefinition)
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
@@ -98,6 +101,36 @@ class BatchedStaleStatusResolver(CachingStaleStatusResolver):
                          instance_queryer=CachingInstanceQueryer(instance, asset_graph, loading_context))
         self.records = LatestRecords(instance)
         self._instance = self.records  # what `_is_dep_updated` reads per input partition
+        self._free: dict[AssetKey, frozenset] = {}
+        self._deps_by_group: dict[tuple, list] = {}
+
+    def _get_partition_dependencies(self, *, key):
+        # Dagster maps each partition on its own (~4 ms for a feature partition's 96 inputs); the
+        # inputs of partitions that differ only in dimensions every input reads whole are the same
+        free = self._free_dimensions(key.asset_key)
+        if not free or key.partition_key is None:
+            return super()._get_partition_dependencies(key=key)
+        dims = self.asset_graph.get(key.asset_key).partitions_def.get_partition_key_from_str(
+            key.partition_key).keys_by_dimension
+        group = (key.asset_key, tuple(sorted((d, v) for d, v in dims.items() if d not in free)))
+        if group not in self._deps_by_group:
+            self._deps_by_group[group] = super()._get_partition_dependencies(key=key)
+        return self._deps_by_group[group]
+
+    def _free_dimensions(self, key: AssetKey) -> frozenset:
+        """Dimensions of ``key``'s partitions that every input maps with `AllPartitionMapping`."""
+        if key not in self._free:
+            asset, free = self.asset_graph.get(key), None
+            for parent in asset.parent_keys if isinstance(asset.partitions_def, MultiPartitionsDefinition) else ():
+                mapping = self.asset_graph.get_partition_mapping(key, parent)
+                if parent == key or not isinstance(mapping, MultiPartitionMapping):
+                    free = frozenset()
+                    break
+                whole = {m.dimension_name for m in mapping.downstream_mappings_by_upstream_dimension.values()
+                         if isinstance(m.partition_mapping, AllPartitionMapping)}
+                free = frozenset(whole) if free is None else free & whole
+            self._free[key] = free or frozenset()
+        return self._free[key]
 
     def _event_types(self, key: AssetKey) -> list:
         asset = self.asset_graph.get(key)

@@ -295,7 +295,7 @@ class SQLiteMarketDataset:
                        lead(ind.ts + to_days(CAST(lag.lag AS INTEGER)))
                            OVER (PARTITION BY ind.symbol, ind.name ORDER BY ind.ts) AS next_avail
                 FROM ind JOIN lag USING (symbol) WHERE ind.ts IS NOT NULL),
-        last AS (SELECT max(ts) + INTERVAL 1 DAY AS t FROM bars),
+        last AS (SELECT max(last_ts) + INTERVAL 1 DAY AS t FROM s),  -- not bars: one scan of the table
         -- an observation is in force over [avail, next_avail): count it in every period it reaches
         m AS (SELECT p, sum(h::HUGEINT) AS hm FROM (
                 SELECT h, unnest(generate_series(date_trunc('{period}', avail),

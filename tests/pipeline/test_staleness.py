@@ -13,7 +13,7 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver
 from dagster._time import get_current_datetime
 
 from plusultra_pipeline.assets.features import lookback_periods
-from plusultra_pipeline.constants import FEATURE_PANEL, VALIDATED_BARS, WINDOW_TENSORS
+from plusultra_pipeline.constants import FEATURE_PANEL, PERIOD_DIM, VALIDATED_BARS, WINDOW_TENSORS
 from plusultra_pipeline.definitions import build_definitions
 from plusultra_pipeline.incremental import RunPlan
 from plusultra_pipeline.runner import materialize_history, observe_market_db, register_symbol_partitions, run_history_plans
@@ -73,3 +73,5 @@ def test_batched_statuses_equal_dagsters(tmp_path, small_synth_db_path, copy_db)
         for key in sorted(stale):
             res.get_status(AssetKey(FEATURE_PANEL), key)
         assert {m[2] for m in res.records._before} == {"2001|S0003", "2000|S0001"}
+        # every shard's features read every shard's bars: their inputs are mapped once per period
+        assert {g[1] for g in res._deps_by_group} == {((PERIOD_DIM, k.split("|")[0]),) for k in stale}
