@@ -40,6 +40,18 @@ def digest(parts: Iterable[str]) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:VERSION_CHARS]
 
 
+def combined_version(versions: Mapping[tuple[str, str], str | None]) -> str:
+    """One version for a set of (shard, period) partitions from their own versions (order-free):
+    the input version of a feature run, a cutoff's training set, a checkpoint's data version."""
+    return digest(f"{shard}/{period}={version}" for (shard, period), version in sorted(versions.items()))
+
+
+def stored_versions(store, asset: str, parts: Iterable[Mapping[str, str]]) -> dict[tuple[str, str], str | None]:
+    """``(shard, period) -> data version`` recorded in the store's sidecars at write time."""
+    return {(p["shard"], p["period"]): (store.read_metadata(asset, p) or {}).get("metadata", {}).get("data_version")
+            for p in parts}
+
+
 def frame_version(frame: pd.DataFrame) -> str:
     """Content version of a frame: its columns, dtypes and every value (index included), hashed
     vectorised; equal frames give equal versions whatever wrote them."""

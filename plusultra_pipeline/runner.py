@@ -72,7 +72,9 @@ def history_roots(instance: DagsterInstance, defs, settings: PipelineSettings) -
     res = resolver(instance, defs)  # one state of the instance: its batched reads are shared
     period_keys = set(history_period_keys(defs))
     with_data = [k for k in observed_versions(instance) if split_key(k)[1] in period_keys]
-    refs = lambda keys: {PartitionRef(*split_key(k)) for k in keys}  # noqa: E731
+    def refs(keys):
+        return {PartitionRef(*split_key(k)) for k in keys}
+
     bars = refs(to_do(instance, defs, VALIDATED_BARS, with_data, res))
     built = [k for k in materialized_keys(instance, VALIDATED_BARS) if split_key(k)[1] in period_keys]
     features = refs(to_do(instance, defs, FEATURE_PANEL, built, res))

@@ -70,13 +70,9 @@ def history_version(store, parts: list[dict]) -> str:
     """Combined content version of the window-tensor partitions ``parts`` (their data versions,
     recorded in the store's sidecars at write time): the data version of a cutoff's training set,
     cheap to recompute without reading any rows."""
-    from plusultra_pipeline.events import digest
+    from plusultra_pipeline.events import combined_version, stored_versions
 
-    versions = []
-    for p in sorted(parts, key=lambda p: (p["shard"], p["period"])):
-        side = store.read_metadata(WINDOW_TENSORS, p) or {}
-        versions.append(f"{p['shard']}/{p['period']}={side.get('metadata', {}).get('data_version')}")
-    return digest(versions)
+    return combined_version(stored_versions(store, WINDOW_TENSORS, parts))
 
 
 def load_frame_until(store, end_exclusive, period: str) -> tuple[pd.DataFrame, list[str]]:

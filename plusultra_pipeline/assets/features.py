@@ -20,10 +20,10 @@ from plusultra_core.chunks import feature_chunks, shard_chunks, shard_rows
 from plusultra_core.history import PartitionRef, read_partitions, shard_fingerprints, split_partitions, to_store_frame
 from plusultra_pipeline.constants import FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
 from plusultra_pipeline.assets.history_stage import HistoryStage, RunSource
-from plusultra_pipeline.events import digest, event_pointer, frame_version, partition_check, partition_materialization
+from plusultra_pipeline.events import combined_version, stored_versions, event_pointer, frame_version, partition_check, partition_materialization
 from plusultra_pipeline.metadata import date_range
 from plusultra_pipeline.partitions import lookback_mapping, split_key, universe_lookback_mapping
-from plusultra_pipeline.resources import MarketDatabase, PartitionStore
+from plusultra_pipeline.resources import PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 
 NAN_CHECK = "feature_nan_ratio"
@@ -82,9 +82,7 @@ def nan_ratios_after_warmup(features: pd.DataFrame) -> pd.Series:
 
 def _upstream_version(store, asset_name: str, refs) -> str:
     """Combined data version of the upstream partitions a range read (from the store's sidecars)."""
-    versions = [f"{r.shard}/{r.period}={(store.read_metadata(asset_name, r.as_store_key()) or {}).get('metadata', {}).get('data_version')}"
-                for r in sorted(refs, key=lambda r: (r.shard, r.period))]
-    return digest(versions)
+    return combined_version(stored_versions(store, asset_name, [r.as_store_key() for r in refs]))
 
 
 def _panel_events(store, key, ref: PartitionRef, part: pd.DataFrame, columns: list[str], limit: float,

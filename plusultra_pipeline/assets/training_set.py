@@ -22,7 +22,7 @@ from dagster import (
 
 from plusultra_core.data.periods import period_bounds
 from plusultra_pipeline.constants import TRAINING_GROUP, TRAINING_SET, WINDOW_TENSORS
-from plusultra_pipeline.events import digest, event_pointer, partition_materialization
+from plusultra_pipeline.events import combined_version, event_pointer, partition_materialization
 from plusultra_pipeline.resources import PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 
@@ -37,7 +37,7 @@ def manifests(store, cutoffs: list[str], period: str) -> dict[str, dict]:
     out = {}
     for cutoff in cutoffs:
         before = sorted(k for k in meta if starts[k[1]] < pd.Timestamp(cutoff))
-        out[cutoff] = {"version": digest(f"{s}/{p}={meta[(s, p)].get('data_version')}" for s, p in before),
+        out[cutoff] = {"version": combined_version({k: meta[k].get("data_version") for k in before}),
                        "partitions": len(before), "rows": int(sum(meta[k].get("rows", 0) for k in before)),
                        "periods": f"{min(p for _, p in before)} .. {max(p for _, p in before)}" if before else "none"}
     return out
