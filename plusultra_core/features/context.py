@@ -142,3 +142,52 @@ def _sorted_codes(index: pd.MultiIndex, level: int) -> tuple[np.ndarray, pd.Inde
     remap = np.empty(len(values), dtype=np.int64)
     remap[kept[order]] = np.arange(len(kept))
     return remap[codes], values[kept[order]]
+
+
+class GridContext:
+    """A universe on its date-aligned grid ``[D, S]``: where cross-sectional features run when the
+    universe comes in chunks of symbols (`FeaturePipeline.universe_features`).
+
+    Cross-sectional features use values at ``t`` only (they move to the grid, compare symbols per
+    row, and move back), so here `to_grid` and `from_grid` are identities and their inputs are
+    given as grids. Columns are the universe's symbols (at least `MIN_COLUMNS`, as in
+    `WideContext.to_grid`); rows are every date any of them has a bar.
+    """
+
+    def __init__(self, dates: pd.DatetimeIndex, symbols: pd.Index, grids: dict[str, np.ndarray]):
+        self.dates, self.symbols = dates, symbols
+        self.n_cols = max(len(symbols), MIN_COLUMNS)
+        self._cache = dict(grids)
+        self._memo: dict[str, np.ndarray] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.dates), self.n_cols
+
+    def to_grid(self, grid: np.ndarray) -> np.ndarray:
+        return grid
+
+    def from_grid(self, grid: np.ndarray) -> np.ndarray:
+        return grid
+
+    def per_date(self, values: np.ndarray) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=np.float64)[:, None], self.n_cols, axis=1)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._cache
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            raise KeyError(f"{name!r} is not an input of the cross-sectional features on this grid")
+        return self._cache[name]
+
+    def put(self, name: str, values: np.ndarray) -> None:
+        self._cache[name] = values
+
+    def memo(self, key: str, compute) -> np.ndarray:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def drop(self, name: str) -> None:
+        self._cache.pop(name, None)
