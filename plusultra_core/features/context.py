@@ -25,7 +25,28 @@ PANEL_TABLE = "panel"  # name used in validation errors about the input panel
 MIN_COLUMNS = 2
 
 
-class WideContext:
+class _Computed:
+    """The features computed so far (``_cache``) and shared intermediates (``_memo``)."""
+
+    _cache: dict[str, np.ndarray]
+    _memo: dict[str, np.ndarray]
+
+    def put(self, name: str, values: np.ndarray) -> None:
+        """Store a computed feature for later features to read."""
+        self._cache[name] = values
+
+    def memo(self, key: str, compute) -> np.ndarray:
+        """An intermediate shared by several features (e.g. true range), computed once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def drop(self, name: str) -> None:
+        """Free a cached matrix no later feature needs."""
+        self._cache.pop(name, None)
+
+
+class WideContext(_Computed):
     """Wide view of a long panel, plus a cache of the features computed so far.
 
     Args:
@@ -116,19 +137,6 @@ class WideContext:
             self._cache[name] = self.scatter(values)
         return self._cache[name]
 
-    def put(self, name: str, values: np.ndarray) -> None:
-        """Store a computed feature ``[L, S]`` for later features to read."""
-        self._cache[name] = values
-
-    def memo(self, key: str, compute) -> np.ndarray:
-        """An intermediate shared by several features (e.g. true range), computed once."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
-
-    def drop(self, name: str) -> None:
-        """Free a cached matrix no later feature needs."""
-        self._cache.pop(name, None)
 
 
 def _sorted_codes(index: pd.MultiIndex, level: int) -> tuple[np.ndarray, pd.Index]:
@@ -144,7 +152,7 @@ def _sorted_codes(index: pd.MultiIndex, level: int) -> tuple[np.ndarray, pd.Inde
     return remap[codes], values[kept[order]]
 
 
-class GridContext:
+class GridContext(_Computed):
     """A universe on its date-aligned grid ``[D, S]``: where cross-sectional features run when the
     universe comes in chunks of symbols (`FeaturePipeline.universe_features`).
 
@@ -180,14 +188,3 @@ class GridContext:
         if name not in self._cache:
             raise KeyError(f"{name!r} is not an input of the cross-sectional features on this grid")
         return self._cache[name]
-
-    def put(self, name: str, values: np.ndarray) -> None:
-        self._cache[name] = values
-
-    def memo(self, key: str, compute) -> np.ndarray:
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
-
-    def drop(self, name: str) -> None:
-        self._cache.pop(name, None)
