@@ -66,6 +66,9 @@ STAGES: dict[str, Stage] = {
     "incremental": Stage("bench.bench_incremental", {**REFERENCE},
                          {"n_symbols": 30, "n_days": 600, "seed": 0, "instances": ["ephemeral"],
                           "profile": False}, uses_database=True),
+    # peak RSS of a full history build as the universe grows (each size's database cached)
+    "memory": Stage("bench.bench_memory", {"symbols": [100, 500, 2000], "n_days": 5000, "seed": 0},
+                    {"symbols": [20, 40], "n_days": 600, "seed": 0}),
 }
 DEMO = "demo"  # not a module stage: `--demo` times the `plusultra demo` command
 

@@ -154,8 +154,8 @@ def feature_frame(pipeline, store, bars_asset: str, refs, upstream, tradable: se
         ranked_over = universe
         if ranked_over is None and len(own) < len(stored):  # otherwise the run's own bars are the universe
             ranked_over = read_universe(pipeline, store, bars_asset, stored, tradable)
-        n_symbols = _n_symbols(bars if ranked_over is None else
-                               ranked_over.values if isinstance(ranked_over, UniverseFeatures) else ranked_over)
+        n_symbols = (len(ranked_over.symbols) if isinstance(ranked_over, UniverseFeatures)
+                     else _n_symbols(bars if ranked_over is None else ranked_over))
     features = pipeline.transform_panel(bars, universe=ranked_over)
     return features, FeatureInputs(len(own), universe_parts, n_symbols)
 

@@ -25,7 +25,28 @@ PANEL_TABLE = "panel"  # name used in validation errors about the input panel
 MIN_COLUMNS = 2
 
 
-class WideContext:
+class _Computed:
+    """The features computed so far (``_cache``) and shared intermediates (``_memo``)."""
+
+    _cache: dict[str, np.ndarray]
+    _memo: dict[str, np.ndarray]
+
+    def put(self, name: str, values: np.ndarray) -> None:
+        """Store a computed feature for later features to read."""
+        self._cache[name] = values
+
+    def memo(self, key: str, compute) -> np.ndarray:
+        """An intermediate shared by several features (e.g. true range), computed once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def drop(self, name: str) -> None:
+        """Free a cached matrix no later feature needs."""
+        self._cache.pop(name, None)
+
+
+class WideContext(_Computed):
     """Wide view of a long panel, plus a cache of the features computed so far.
 
     Args:
@@ -116,19 +137,6 @@ class WideContext:
             self._cache[name] = self.scatter(values)
         return self._cache[name]
 
-    def put(self, name: str, values: np.ndarray) -> None:
-        """Store a computed feature ``[L, S]`` for later features to read."""
-        self._cache[name] = values
-
-    def memo(self, key: str, compute) -> np.ndarray:
-        """An intermediate shared by several features (e.g. true range), computed once."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
-
-    def drop(self, name: str) -> None:
-        """Free a cached matrix no later feature needs."""
-        self._cache.pop(name, None)
 
 
 def _sorted_codes(index: pd.MultiIndex, level: int) -> tuple[np.ndarray, pd.Index]:
@@ -142,3 +150,41 @@ def _sorted_codes(index: pd.MultiIndex, level: int) -> tuple[np.ndarray, pd.Inde
     remap = np.empty(len(values), dtype=np.int64)
     remap[kept[order]] = np.arange(len(kept))
     return remap[codes], values[kept[order]]
+
+
+class GridContext(_Computed):
+    """A universe on its date-aligned grid ``[D, S]``: where cross-sectional features run when the
+    universe comes in chunks of symbols (`FeaturePipeline.universe_features`).
+
+    Cross-sectional features use values at ``t`` only (they move to the grid, compare symbols per
+    row, and move back), so here `to_grid` and `from_grid` are identities and their inputs are
+    given as grids. Columns are the universe's symbols (at least `MIN_COLUMNS`, as in
+    `WideContext.to_grid`); rows are every date any of them has a bar.
+    """
+
+    def __init__(self, dates: pd.DatetimeIndex, symbols: pd.Index, grids: dict[str, np.ndarray]):
+        self.dates, self.symbols = dates, symbols
+        self.n_cols = max(len(symbols), MIN_COLUMNS)
+        self._cache = dict(grids)
+        self._memo: dict[str, np.ndarray] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.dates), self.n_cols
+
+    def to_grid(self, grid: np.ndarray) -> np.ndarray:
+        return grid
+
+    def from_grid(self, grid: np.ndarray) -> np.ndarray:
+        return grid
+
+    def per_date(self, values: np.ndarray) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=np.float64)[:, None], self.n_cols, axis=1)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._cache
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            raise KeyError(f"{name!r} is not an input of the cross-sectional features on this grid")
+        return self._cache[name]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from plusultra_core.errors import ConfigError, DataValidationError
-from plusultra_core.features.context import PANEL_TABLE, WideContext
+from plusultra_core.features.context import MIN_COLUMNS, PANEL_TABLE, GridContext, WideContext
 from plusultra_core.features.registry import DEFAULT_REGISTRY, FeatureRegistry, is_raw_column
 from plusultra_core.features.spec import FeatureSpec
 
@@ -32,9 +32,12 @@ log = logging.getLogger("plusultra.features")
 
 @dataclass(frozen=True)
 class UniverseFeatures:
-    """Cross-sectional features computed once on a universe panel (`FeaturePipeline.universe_features`)."""
+    """Cross-sectional features of a universe on its date grid (`FeaturePipeline.universe_features`)."""
 
-    values: pd.DataFrame                              # [U, X] on the universe panel's index
+    dates: pd.DatetimeIndex                           # [D] every date a universe symbol has a bar
+    symbols: pd.Index                                 # [S] the universe's symbols, sorted
+    grids: dict[str, np.ndarray]                      # feature -> [D, S] (NaN where no bar)
+    present: np.ndarray                               # [D, S] bool: the universe has that bar
     missing: dict[str, list[str]] = field(default_factory=dict)  # features whose universe inputs are missing
 
 
@@ -164,33 +167,73 @@ class FeaturePipeline:
         self._run(ctx, runnable, {name: j for j, name in enumerate(outputs)}, result, given)
         return pd.DataFrame(result, index=panel.index, columns=outputs, copy=False)
 
-    def universe_features(self, universe: pd.DataFrame) -> UniverseFeatures:
-        """The selected cross-sectional features computed on ``universe`` (every symbol they
-        compare across; only `universe_columns` are read), for `transform_panel` over panels of it."""
-        missing = self._missing_all(universe.columns)
+    def universe_features(self, universe) -> UniverseFeatures:
+        """The selected cross-sectional features of a universe, for `transform_panel` over panels
+        of it: ``universe`` is a panel of every symbol they compare across, or a zero-argument
+        callable returning its chunks (panels of disjoint symbols over the same window, read
+        twice). Only `universe_columns` are read.
+
+        What the cross-sectional features read (their other inputs, e.g. ``mom_20``) is computed
+        chunk by chunk like any per-symbol feature and placed on the date grid of every symbol;
+        the cross-sectional features then run once on that grid (`GridContext`: they use values
+        at ``t`` only). Memory: one chunk plus the ``[dates, symbols]`` grids of their inputs.
+        """
+        chunks = (lambda: [universe]) if isinstance(universe, pd.DataFrame) else universe
+        dates, symbols, columns = [], [], None
+        for panel in chunks():                                            # pass 1: the grid's axes
+            columns = list(panel.columns) if columns is None else columns
+            dates.append(np.asarray(panel.index.levels[0][np.unique(panel.index.codes[0])], "datetime64[ns]"))
+            symbols.append(np.asarray(panel.index.levels[1][np.unique(panel.index.codes[1])], dtype=object))
+        missing = self._missing_all(columns or [])
         xs = set(self.cross_sectional)
         names = [s.name for s in self.selected if s.name in xs and s.name not in missing]
-        out = np.empty((len(universe), len(names)))                       # [U, X]
-        if len(universe) and names:
-            needed = self._closure(names)
-            specs = [s for s in self.order if s.name in needed and s.name not in missing]
-            self._run(WideContext(universe), specs, {n: j for j, n in enumerate(names)}, out)
-        return UniverseFeatures(pd.DataFrame(out, index=universe.index, columns=names, copy=False), missing)
+        xs_specs = [s for s in self.order if s.name in self._closure(names) and s.name in xs and s.name not in missing]
+        inputs = sorted({d for s in xs_specs for d in s.depends_on if d not in xs})
+        dates = pd.DatetimeIndex(np.unique(np.concatenate(dates)) if dates else [], dtype="datetime64[ns]")
+        symbols = pd.Index(sorted(set(np.concatenate(symbols))) if symbols else [], dtype=object)
+        shape = (len(dates), max(len(symbols), MIN_COLUMNS))
+        grids = {name: np.full(shape, np.nan) for name in inputs}
+        present = np.zeros(shape, dtype=bool)
+        if names and len(dates):
+            before = self._closure(inputs)
+            specs = [s for s in self.order if s.name in before and s.name not in xs and s.name not in missing]
+            for panel in chunks():                                        # pass 2: inputs, chunk by chunk
+                if panel.empty:
+                    continue
+                ctx = WideContext(panel)
+                rows, cols = _grid_positions(panel.index, dates, symbols)
+                present[rows, cols] = True
+                values = np.empty((len(panel), len(inputs)))
+                self._run(ctx, specs, {n: j for j, n in enumerate(inputs)}, values)
+                for j, name in enumerate(inputs):
+                    grids[name][rows, cols] = ctx.gather(ctx[name]) if name in panel.columns else values[:, j]
+            grid_ctx, last_use = GridContext(dates, symbols, grids), _last_use(xs_specs)
+            del grids
+            for i, spec in enumerate(xs_specs):
+                grid_ctx.put(spec.name, np.asarray(spec.fn(grid_ctx), dtype=np.float64))
+                for dep in spec.depends_on:  # free input grids nobody reads later
+                    if last_use.get(dep, -1) <= i and dep not in names:
+                        grid_ctx.drop(dep)
+            grids = {name: grid_ctx[name] for name in names}
+        return UniverseFeatures(dates, symbols, {n: grids.get(n, np.full(shape, np.nan)) for n in names},
+                                present, missing)
 
     @staticmethod
     def _on_universe(panel: pd.DataFrame, universe: UniverseFeatures, names: list[str]) -> dict[str, np.ndarray]:
         """Features ``names`` of ``universe``, as ``[N]`` arrays in ``panel``'s row order."""
         if not names:
             return {}
-        rows = universe.values.index.get_indexer(panel.index)             # [N] row in the universe
-        if (rows < 0).any():
-            cases = panel.index[rows < 0][:5].to_frame(index=False)
+        rows, cols = _grid_positions(panel.index, universe.dates, universe.symbols)
+        found = (rows >= 0) & (cols >= 0)
+        found[found] = universe.present[rows[found], cols[found]]
+        if not found.all():
+            cases = panel.index[~found][:5].to_frame(index=False)
             raise DataValidationError(
-                f"feature input: {int((rows < 0).sum())} panel rows are not in the universe panel "
+                f"feature input: {int((~found).sum())} panel rows are not in the universe panel "
                 f"the cross-sectional features are computed on, first: "
                 f"{list(map(tuple, cases.itertuples(index=False)))}",
                 table=PANEL_TABLE, column="index", check="panel_in_universe", failure_cases=cases)
-        return {name: universe.values[name].to_numpy()[rows] for name in names}
+        return {name: universe.grids[name][rows, cols] for name in names}
 
     @staticmethod
     def _run(ctx: WideContext, specs: list[FeatureSpec], column_of: dict[str, int], result: np.ndarray,
@@ -213,6 +256,17 @@ class FeaturePipeline:
             for dep in spec.depends_on + (spec.name,):            # free what nobody reads later
                 if last_use.get(dep, -1) <= i and dep not in ctx.panel.columns:
                     ctx.drop(dep)
+
+
+def _grid_positions(index: pd.MultiIndex, dates: pd.DatetimeIndex, symbols: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """``[N]`` row (date) and column (symbol) of each ``(timestamp, symbol)`` of ``index`` in a
+    grid over ``dates`` x ``symbols``; -1 where absent. One lookup per level value, not per row."""
+    out = []
+    for level, axis in ((0, dates), (1, symbols)):
+        codes = np.asarray(index.codes[level])
+        lookup = axis.get_indexer(index.levels[level]) if len(index.levels[level]) else np.zeros(0, np.int64)
+        out.append(np.where(codes >= 0, lookup[np.maximum(codes, 0)] if len(lookup) else -1, -1))
+    return out[0], out[1]
 
 
 def _last_use(specs: list[FeatureSpec]) -> dict[str, int]:

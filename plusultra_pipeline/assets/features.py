@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from plusultra_core.data.periods import PERIODS
-from plusultra_core.chunks import feature_chunks, shard_chunks, shard_rows
+from plusultra_core.chunks import feature_chunks, shard_chunks, shard_rows, tensor_row_bytes
 from plusultra_core.history import PartitionRef, read_partitions, shard_fingerprints, split_partitions, to_store_frame
 from plusultra_pipeline.constants import FEATURE_PANEL, FEATURES_GROUP, VALIDATED_BARS, WINDOW_TENSORS
 from plusultra_pipeline.assets.history_stage import HistoryStage, RunSource
@@ -179,8 +179,9 @@ def build_feature_assets(settings: PipelineSettings, partitions_def, code_versio
         refs = [PartitionRef(*split_key(k)) for k in keys]
         key_of, pointer, store_ = dict(zip(refs, keys)), event_pointer(context.instance), store.store()
         rows = shard_rows(source.fingerprints, source.shard_of, period, {r.period for r in refs})
+        row_bytes = tensor_row_bytes(len(feature_pipeline(settings).selected))
         failed = []
-        for chunk in shard_chunks(refs, rows):
+        for chunk in shard_chunks(refs, rows, row_bytes):
             features = _read(store_, FEATURE_PANEL, chunk)
             names = list(features.columns)
             indexed = build_window_frame(features, names).set_index(["timestamp", "symbol"])

@@ -22,7 +22,7 @@ from dagster import (
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from plusultra_core.errors import DataValidationError
-from plusultra_core.chunks import chunk_symbols, shard_chunks, shard_rows, validated_chunks
+from plusultra_core.chunks import BAR_ROW_BYTES, chunk_symbols, shard_chunks, shard_rows, validated_chunks
 from plusultra_core.history import PartitionRef, range_bounds, shard_fingerprints, split_partitions, to_store_frame
 from plusultra_pipeline.constants import INGEST_GROUP, MARKET_DB, VALIDATED_BARS
 from plusultra_pipeline.assets.history_stage import HistoryStage, RunSource
@@ -91,7 +91,7 @@ def build_ingest_assets(settings: PipelineSettings, partitions_def, code_version
         periods = sorted({r.period for r in refs})
         prints = shard_fingerprints(symbol_prints, shard_of, period)
         source_rows = _source_rows(symbol_prints, shard_of, period)
-        chunks = shard_chunks(refs, shard_rows(symbol_prints, shard_of, period, periods))
+        chunks = shard_chunks(refs, shard_rows(symbol_prints, shard_of, period, periods), BAR_ROW_BYTES)
         done, rows = set(), 0
         try:
             check_known_symbols(symbol_prints, source.dataset.assets(), source.dataset.path)

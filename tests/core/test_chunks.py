@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from plusultra_core import chunks
 from plusultra_core.chunks import chunk_symbols, shard_chunks, shard_rows
 from plusultra_core.history import PartitionRef
 
@@ -15,13 +16,13 @@ def _refs(shards, periods):
 def test_chunks_are_whole_shards_within_the_budget_in_shard_order():
     refs = _refs(["a", "b", "c", "d", "e"], ["2000", "2001"])
     rows = {"a": 40, "b": 50, "c": 120, "d": 10, "e": 60}
-    got = shard_chunks(refs, rows, max_rows=100)
+    got = shard_chunks(refs, rows, row_bytes=chunks.CHUNK_BYTES // 100)  # 100 rows a chunk
     # a+b fit; c exceeds the budget alone (a chunk of its own); d+e fit
     assert [sorted({r.shard for r in c}) for c in got] == [["a", "b"], ["c"], ["d", "e"]]
     assert sorted((r for c in got for r in c), key=str) == sorted(refs, key=str)
     assert got[0] == [r for r in refs if r.shard in ("a", "b")]  # the order refs came in
-    assert shard_chunks(refs, rows, max_rows=10_000) == [refs]
-    assert shard_chunks([], rows) == []
+    assert shard_chunks(refs, rows, row_bytes=1) == [refs]
+    assert shard_chunks([], rows, row_bytes=1) == []
 
 
 def test_shard_rows_and_symbols_come_from_the_fingerprints():

@@ -1,6 +1,6 @@
 """A history run processed in bounded chunks (`plusultra_core.chunks`) stores exactly what an
 unchunked run stores: the same partitions, the same bytes, the same content data versions and the
-same per-partition events. A chunk size of one row makes every shard its own chunk (the cross-
+same per-partition events. A chunk size of one byte makes every shard its own chunk (the cross-
 sectional ranks then come from their own pass over the universe).
 
 In-memory Dagster instances: the tests are about values and events, not storage.
@@ -27,9 +27,9 @@ HISTORY = ("validated_bars", "feature_panel", "window_tensors")
 VOLATILE_SIDECAR = ("write_id", "written_at")  # differ between any two writes
 
 
-def _build(db, root, monkeypatch, chunk_rows: int | None):
-    if chunk_rows is not None:
-        monkeypatch.setattr(chunks, "CHUNK_ROWS", chunk_rows)
+def _build(db, root, monkeypatch, chunk_bytes: int | None):
+    if chunk_bytes is not None:
+        monkeypatch.setattr(chunks, "CHUNK_BYTES", chunk_bytes)
     settings = replace(settings_for(db, root), sharding=ShardingConfig("hash", 4))
     defs = build_definitions(settings)
     with DagsterInstance.ephemeral() as instance:

@@ -58,8 +58,9 @@ def test_values_do_not_depend_on_how_symbols_are_grouped(panel):
     groups = [["SYM0", "SYM2"], ["SYM1", "SYM3"], ["SYM4"]]
     pipe = FeaturePipeline()
     universe = pipe.universe_features(panel[["close", "volume"]])
-    assert list(universe.values.columns) == XS and universe.values.index.equals(panel.index)
-    for ranked_over in (panel, universe):
+    assert list(universe.grids) == XS and list(universe.symbols) == [f"SYM{i}" for i in range(5)]
+    in_chunks = pipe.universe_features(lambda: (_rows_of(panel, g)[["close", "volume"]] for g in groups))
+    for ranked_over in (panel, universe, in_chunks):
         joined = pd.concat([pipe.transform_panel(_rows_of(panel, g), universe=ranked_over) for g in groups])
         pd.testing.assert_frame_equal(joined.loc[panel.index], whole, check_exact=True)
 
@@ -115,7 +116,7 @@ def test_a_feature_reading_a_cross_sectional_one_is_cross_sectional_too(panel):
     whole = pipe.transform_panel(panel)
     part = _rows_of(panel, ["SYM3"])
     got = pipe.transform_panel(part, universe=panel)
-    pd.testing.assert_frame_equal(got, whole.loc[part.index], check_exact=False, rtol=1e-12, atol=1e-15)
+    pd.testing.assert_frame_equal(got, whole.loc[part.index], check_exact=True)
 
 
 def test_feature_frame_reads_the_universe_from_the_store(tmp_path, panel):
@@ -139,8 +140,20 @@ def test_feature_frame_reads_the_universe_from_the_store(tmp_path, panel):
     universe = panel[panel.index.get_level_values("symbol").isin(list(tradable))]
     expected = FeaturePipeline(names=["mom_20", *XS]).transform_panel(universe)
     own = expected.index.get_level_values("symbol").isin(["SYM2", "SYM3"])
-    pd.testing.assert_frame_equal(got, expected[own], check_exact=False, rtol=1e-12, atol=1e-14)
+    pd.testing.assert_frame_equal(got, expected[own], check_exact=True)
     # a partition with source rows missing from the store is an error, not a silent gap
     shutil.rmtree(store.partition_dir("bars", upstream[0].as_store_key()))
     with pytest.raises(PartitionKeyError, match=f"{upstream[0].period}\\|{upstream[0].shard}"):
         feature_frame(pipe, store, "bars", refs, upstream, tradable, with_data=set(parts))
+
+
+def test_rank_blocks_of_rows_give_the_same_bytes(monkeypatch):
+    from plusultra_core.features.families import cross_section
+
+    rng = np.random.default_rng(3)
+    grid = np.round(rng.normal(size=(50, 9)), 1)             # ties within rows
+    grid[rng.random(grid.shape) < 0.2] = np.nan
+    whole = cross_section.cross_sectional_rank(grid)
+    monkeypatch.setattr(cross_section, "RANK_BLOCK_ROWS", 7)
+    np.testing.assert_array_equal(cross_section.cross_sectional_rank(grid), whole)
+    assert np.nanmin(whole) == 0.0 and np.nanmax(whole) == 1.0
