@@ -1,7 +1,11 @@
 """Typed configuration from YAML: dataclasses built with ``Cls(**params)`` so unknown keys fail.
 
 `load_config(Cls, source)` accepts a path or a mapping. Nested dataclass fields are built
-recursively. Every error names the offending key and the file (or ``<mapping>``) it came from.
+recursively. Every value is checked against its field's annotation (``str``, ``int``, ``float``,
+``bool``, ``X | None``, ``tuple[X, ...]``, ``dict``) before the dataclass sees it, so
+``lr: fast`` fails as "train.yaml [optim].lr: expected a number, got 'fast'" instead of a
+comparison error deep inside. Every error names the offending key and the file (or
+``<mapping>``) it came from.
 YAML files may name a ``base:`` file (relative to themselves) whose keys they override, so small
 override files state only what differs.
 """
@@ -69,6 +73,11 @@ def load_config(cls: type[T], source: str | Path | Mapping[str, Any], *,
     return from_dict(cls, data, where)
 
 
+def _child(where: str, key: str) -> str:
+    """``file: a.b.key``: the file once, then the dotted key path inside it."""
+    return f"{where}.{key}" if ": " in where else f"{where}: {key}"
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "<mapping>") -> T:
     """Build a (possibly nested) dataclass from a mapping, failing loudly on unknown keys."""
     if not dataclasses.is_dataclass(cls):
@@ -85,15 +94,63 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "<mapping>") -
     kwargs = {}
     for key, value in data.items():
         hint = hints.get(key)
-        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-            value = from_dict(hint, value, f"{where}.{key}")
-        elif isinstance(value, list) and typing.get_origin(hint) is tuple:
-            value = tuple(value)
+        if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
+            value = from_dict(hint, value, _child(where, key))
+        else:
+            value = check_type(hint, value, _child(where, key))
         kwargs[key] = value
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: invalid {cls.__name__}: {exc}") from exc
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "a mapping"}
+
+
+def check_type(hint: Any, value: Any, where: str) -> Any:
+    """``value`` checked against annotation ``hint`` (lists become tuples for tuple fields).
+
+    Unknown annotations (``Any``, classes) pass unchecked: their dataclass validates them.
+    ``int`` is accepted for ``float``; ``bool`` is never accepted for a number.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return check_type(option, value, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(options) == 1:
+            raise errors[0]
+        raise ConfigError(f"{where}: {value!r} matches none of {hint}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r} ({type(value).__name__})")
+        item = args[0] if args and (len(args) == 2 and args[1] is Ellipsis) else None
+        if item is not None:
+            return tuple(check_type(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise ConfigError(f"{where}: expected a list of {len(args)} items, got {list(value)!r}")
+        return tuple(check_type(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value))) \
+            if args else tuple(value)
+    if origin in (dict, Mapping) or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r} ({type(value).__name__})")
+        return value
+    if hint in (int, float, str, bool):
+        ok = (isinstance(value, bool) if hint is bool
+              else not isinstance(value, bool) and (
+                  isinstance(value, (int, float)) if hint is float else isinstance(value, hint)))
+        if not ok:
+            raise ConfigError(f"{where}: expected {_TYPE_NAMES[hint]}, got {value!r} ({type(value).__name__})")
+        return value  # ints stay ints: config hashes (code versions) do not move
+    return value
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

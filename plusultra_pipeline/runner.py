@@ -30,13 +30,22 @@ class HistoryRunReport:
 def project_instance(home: str | Path | None = None) -> DagsterInstance:
     """The persistent instance in ``$DAGSTER_HOME`` (default ``<PLUSULTRA_HOME>/dagster_home``)."""
     home = home or os.environ.get("DAGSTER_HOME") or Path(os.environ.get("PLUSULTRA_HOME", ".plusultra")) / "dagster_home"
+    from plusultra_core.atomic import write_file
+    from plusultra_pipeline.run_lock import instance_init_lock
+
     home = Path(home).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():  # default SQLite storage; telemetry off (these machines have no network)
-        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
-    return DagsterInstance.get()
+    # two first runs on one fresh home would both create Dagster's SQLite schema: one at a time,
+    # and touch each storage while holding the lock so its tables and migrations exist after
+    with instance_init_lock(home):
+        config = home / "dagster.yaml"
+        if not config.exists():  # default SQLite storage; telemetry off (these machines have no network)
+            write_file(config, "telemetry:\n  enabled: false\n")
+        instance = DagsterInstance.get()
+        instance.get_runs(limit=1)
+        instance.get_asset_keys()
+        instance.all_instigator_state()
+    return instance
 
 
 def register_symbol_partitions(instance: DagsterInstance, defs) -> list[str]:

@@ -11,10 +11,12 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pandas as pd
+
 from plusultra_core.config import load_config
-from plusultra_core.data.periods import PERIODS
+from plusultra_core.data.periods import PERIODS, period_bounds
 from plusultra_core.data.sharding import ShardingConfig
-from plusultra_core.errors import ConfigError
+from plusultra_core.errors import ConfigError, PartitionKeyError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pipeline.yaml"
@@ -28,6 +30,10 @@ class HistoryConfig:
     def __post_init__(self):
         if self.period not in PERIODS:
             raise ConfigError(f"history.period '{self.period}' is not one of {', '.join(PERIODS)}")
+        try:
+            period_bounds(str(self.start), self.period)
+        except PartitionKeyError as exc:
+            raise ConfigError(f"history.start: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,16 @@ class FeatureSelection:
     exclude: tuple[str, ...] = ()         # names removed from the selection
     strict: bool = False                  # raise instead of skipping features with missing inputs
     max_nan_ratio: float = 0.25           # asset check: warn above this NaN/inf share per feature
+
+
+def _check_day(value, key: str) -> None:
+    """A ``YYYY-MM-DD`` calendar day, or a `ConfigError` naming ``key`` (before any run starts)."""
+    try:
+        ok = isinstance(value, str) and pd.Timestamp(value).strftime("%Y-%m-%d") == value
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{key} must be a day written YYYY-MM-DD, got {value!r}")
 
 
 CADENCES = {"monthly": "0 0 1 * *", "quarterly": "0 0 1 */3 *", "semiannual": "0 0 1 */6 *",
@@ -63,6 +79,7 @@ class TrainingSettings:
     def __post_init__(self):
         if self.cadence not in CADENCES:
             raise ConfigError(f"training.cadence '{self.cadence}' is not one of {', '.join(CADENCES)}")
+        _check_day(self.first_cutoff, "training.first_cutoff")
         self.cutoff_window  # validates purge_bars, validation_months, window, rolling_years, halflife
         seeds = self.seeds
         if (not isinstance(seeds, (list, tuple)) or not seeds
@@ -110,6 +127,11 @@ class InferenceSettings:
     export_predictions: bool = False    # also write rows to the SQLite `predictions` table
     schedule_hour_utc: int = 22         # daily inference after the close (weekdays)
 
+    def __post_init__(self):
+        _check_day(self.first_day, "inference.first_day")
+        if not 0 <= self.schedule_hour_utc <= 23:
+            raise ConfigError(f"inference.schedule_hour_utc must be an hour 0..23, got {self.schedule_hour_utc!r}")
+
 
 @dataclass(frozen=True)
 class DemoSettings:
@@ -121,6 +143,11 @@ class DemoSettings:
             raise ConfigError(f"demo.cutoffs must be [first, last], got {list(self.cutoffs)}")
         if len(self.inference_days) not in (0, 2):
             raise ConfigError(f"demo.inference_days must be [first, last] or [], got {list(self.inference_days)}")
+        for name, days in (("cutoffs", self.cutoffs), ("inference_days", self.inference_days)):
+            for day in days:
+                _check_day(day, f"demo.{name}")
+            if days and days[0] > days[1]:
+                raise ConfigError(f"demo.{name}: first {days[0]} is after last {days[1]}")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,19 @@ def _load(args):
     return load_settings(args.config, environ=env)
 
 
+def _hold_store(settings, command: str):
+    """The store's writer lock (a second writer refuses in one line), then the temp files of runs
+    killed mid-write removed: with the lock held no other writer can own them."""
+    from plusultra_core.atomic import remove_stale_temps
+    from plusultra_pipeline.run_lock import hold_store
+
+    lock = hold_store(settings.store_path, command)
+    removed = remove_stale_temps(settings.store_path)
+    if removed:
+        print(f"removed {removed} temp file(s) left by an interrupted run", flush=True)
+    return lock
+
+
 def _prepare(settings):
     from plusultra_core.data.contract import open_readonly
     from plusultra_pipeline.assets.features import lookback_periods
@@ -59,6 +72,7 @@ def _materialize(args) -> int:
     from plusultra_pipeline.runner import materialize_history, plan_history
 
     settings = _load(args)
+    lock = _hold_store(settings, "materialize")  # noqa: F841  (held until the command returns)
     defs, instance, lookback = _prepare(settings)
     if args.dry_run:
         stale, plans = plan_history(instance, defs, settings, lookback)
@@ -99,6 +113,8 @@ def _demo(args) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     t0 = time.perf_counter()
     settings = _load(args)
+    # before the demo database is built: a second demo on this store refuses instead of racing
+    lock = _hold_store(settings, args.command)  # noqa: F841  (held until the command returns)
     db = settings.database_path
     if not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)

@@ -47,3 +47,11 @@ def tiny_graph_settings(db, tmp: Path, cutoffs, days, seeds):
                                     first_cutoff=cutoffs[0], seeds=tuple(seeds)),
                    inference=replace(settings.inference, first_day=days[0]),
                    demo=DemoSettings(cutoffs=tuple(cutoffs), inference_days=tuple(days)))
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, small_synth_db_path) -> dict:
+    """What a clean first ``plusultra materialize`` of the small synthetic database stores."""
+    from tests.pipeline.cli_runs import clean_store
+
+    return clean_store(tmp_path_factory.mktemp("clean"), small_synth_db_path)
