@@ -26,15 +26,27 @@ from plusultra_core.errors import ConfigError
 T = TypeVar("T")
 
 
+class _DatesAsText(yaml.SafeLoader):
+    """YAML's safe loader, but ``2018-01-01`` unquoted stays the text it is: every date setting is
+    a string field checked where it is defined, so an impossible ``2018-02-30`` is reported with
+    its key (YAML's own date type would fail while parsing, naming neither key nor line)."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, resolving an optional ``base:`` chain (child keys win, deep-merged)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_DatesAsText) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at top level, got {type(data).__name__}")
     base = data.pop("base", None)

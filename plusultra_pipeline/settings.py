@@ -25,13 +25,14 @@ DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pipeline.yaml"
 @dataclass(frozen=True)
 class HistoryConfig:
     period: str = "year"   # year | quarter | month: the time dimension of history partitions
-    start: str = "1986"    # first period key (format of the period: 2003, 2003-04, ...)
+    start: str | int = "1986"  # first period key (format of the period: 2003, 2003-04, ...); YAML's 2003 is fine
 
     def __post_init__(self):
         if self.period not in PERIODS:
             raise ConfigError(f"history.period '{self.period}' is not one of {', '.join(PERIODS)}")
+        object.__setattr__(self, "start", str(self.start))
         try:
-            period_bounds(str(self.start), self.period)
+            period_bounds(self.start, self.period)
         except PartitionKeyError as exc:
             raise ConfigError(f"history.start: {exc}") from None
 
@@ -43,6 +44,14 @@ class FeatureSelection:
     exclude: tuple[str, ...] = ()         # names removed from the selection
     strict: bool = False                  # raise instead of skipping features with missing inputs
     max_nan_ratio: float = 0.25           # asset check: warn above this NaN/inf share per feature
+
+    def __post_init__(self):
+        for key in ("names", "tags"):
+            if getattr(self, key) is not None and not getattr(self, key):
+                raise ConfigError(f"features.{key} is an empty list: name at least one, or remove the key "
+                                  f"to select every registered feature")
+        if not (isinstance(self.max_nan_ratio, (int, float)) and 0 <= self.max_nan_ratio <= 1):
+            raise ConfigError(f"features.max_nan_ratio must be a share in [0, 1], got {self.max_nan_ratio!r}")
 
 
 def _check_day(value, key: str) -> None:

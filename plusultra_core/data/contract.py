@@ -214,6 +214,27 @@ def readonly_uri(path: str | Path) -> str:
     return Path(path).resolve().as_uri() + "?mode=ro"
 
 
+def mistyped_numbers(conn: sqlite3.Connection, table: str, limit: int = 5) -> list[tuple[str, int, object]]:
+    """``(column, rowid, value)`` of up to ``limit`` rows whose REAL/INTEGER contract column holds
+    text or a blob (SQLite stores whatever it is given; DuckDB's reader then refuses the whole
+    table with one message that names neither the row nor, always, the column). One scan of the
+    table; called only after a reader failed, so the fast path pays nothing."""
+    numeric = [c.name for c in TABLES[table].columns if c.sqltype in ("REAL", "INTEGER")]
+    if not numeric:
+        return []
+    where = " OR ".join(f"typeof({c}) IN ('text', 'blob')" for c in numeric)
+    rows = conn.execute(f"SELECT rowid, {', '.join(numeric)} FROM {table} WHERE {where} LIMIT ?",
+                        (limit,)).fetchall()
+    return [(column, row[0], value) for row in rows
+            for column, value in zip(numeric, row[1:]) if isinstance(value, (str, bytes))]
+
+
+def describe_mistyped(table: str, found: list[tuple[str, int, object]]) -> str:
+    """One line naming table, columns, rowids and values of `mistyped_numbers`."""
+    cells = ", ".join(f"column '{c}' rowid {r} holds {v!r}" for c, r, v in found)
+    return f"table '{table}': text where a number is expected: {cells}"
+
+
 def missing_tables_and_columns(conn: sqlite3.Connection) -> list[str]:
     """Human-readable list of contract violations in the database's structure (empty if fine)."""
     problems = []

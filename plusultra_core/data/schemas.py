@@ -143,9 +143,11 @@ def symbol_problem(symbol) -> str | None:
         return "empty"
     if len(symbol) > MAX_SYMBOL_LENGTH:
         return f"{len(symbol)} characters, at most {MAX_SYMBOL_LENGTH}"
-    bad = [c for c in ("/", "\\", "\x00") if c in symbol]
+    bad = [c for c in ("/", "\\") if c in symbol] + sorted({c for c in symbol if not c.isprintable()})
     if bad:
-        return f"contains {', '.join(map(repr, bad))}"  # a path separator or NUL in a directory name
+        # a path separator in a directory name; a control character (NUL, newline, tab...) breaks
+        # file names, Dagster's partition keys in the UI and every log line that names the symbol
+        return f"contains {', '.join(map(repr, bad))}"
     if symbol.startswith("."):
         return "starts with '.'"  # '.', '..' (the parent directory) and hidden names
     return None

@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -31,7 +32,7 @@ from plusultra_core.data import contract, duck, schemas, validation
 from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TABLES
 from plusultra_core.data.duck import MARKET
 from plusultra_core.data.periods import PERIODS
-from plusultra_core.errors import ConfigError, ContractError, PartitionKeyError
+from plusultra_core.errors import ConfigError, ContractError, DataValidationError, PartitionKeyError
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -262,6 +263,20 @@ class SQLiteMarketDataset:
 
     # -- fingerprints ----------------------------------------------------------------------
 
+    def _unreadable(self, exc: Exception, tables) -> Exception:
+        """The error to raise when DuckDB cannot read ``tables``: a `DataValidationError` naming
+        table, column and rowid when a numeric column holds text, else a `ContractError`."""
+        conn = contract.open_readonly(self.path)
+        try:
+            for table in tables:
+                found = contract.mistyped_numbers(conn, table)
+                if found:
+                    return DataValidationError(f"{self.path}: {contract.describe_mistyped(table, found)}",
+                                               table=table, column=found[0][0], check="numeric_type")
+        finally:
+            conn.close()
+        return ContractError(f"{self.path}: unreadable: {str(exc).splitlines()[0]}")
+
     def partition_fingerprints(self, period: str) -> pd.DataFrame:
         """Content fingerprint per symbol × period, in one grouped DuckDB query.
 
@@ -308,7 +323,10 @@ class SQLiteMarketDataset:
                printf('%016x', hash(s.n_rows, s.hs, coalesce(i.hi, 0), coalesce(m.hm, 0))) AS checksum
         FROM s LEFT JOIN i USING (symbol, p) LEFT JOIN m USING (p)
         ORDER BY s.symbol, s.p"""
-        df = self._duck().execute(sql, [list(MARKET_WIDE_CLASSES)]).df()
+        try:
+            df = self._duck().execute(sql, [list(MARKET_WIDE_CLASSES)]).df()
+        except duckdb.Error as exc:
+            raise self._unreadable(exc, (SERIES, INDICATORS)) from exc
         for c in ("period_start", "first_timestamp", "last_timestamp"):
             df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
         df["n_rows"] = df["n_rows"].astype("int64")

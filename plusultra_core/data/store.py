@@ -236,11 +236,6 @@ class ParquetStore:
         blob = meta.get(_FOOTER_KEY)
         return json.loads(blob) if blob else None
 
-    def cleanup_temp_files(self, asset: str | None = None) -> int:
-        """Delete temp files left by processes killed mid-write (they are never read). Returns count."""
-        base = self.root if asset is None else self.root / _check_name("asset name", asset, "the store")
-        return atomic.remove_stale_temps(base)
-
     # ------------------------------------------------------------------ read
     def _files(self, asset: str, partitions: Sequence[Mapping[str, str]] | None) -> list[str]:
         if partitions is None:

@@ -585,10 +585,23 @@ def validate_database(path: str | Path) -> DatabaseReport:
                 else:
                     tr.violations = _small_table_violations(conn, table, ref)
             except duckdb.Error as exc:
-                tr.skipped = f"unreadable: {str(exc).splitlines()[0]}"
+                tr.skipped = _unreadable_reason(path, table, exc)
     finally:
         conn.close()
     return report
+
+
+def _unreadable_reason(path, table: str, exc: Exception) -> str:
+    """Why DuckDB could not read ``table``: the text cells in numeric columns (table, column,
+    rowid, value) when that is the cause, else DuckDB's first line."""
+    from plusultra_core.data.contract import describe_mistyped, mistyped_numbers, open_readonly
+
+    conn = open_readonly(path)
+    try:
+        found = mistyped_numbers(conn, table)
+    finally:
+        conn.close()
+    return describe_mistyped(table, found) if found else f"unreadable: {str(exc).splitlines()[0]}"
 
 
 def _small_table_violations(conn, table: str, known: list[str] | None) -> list[Violation]:

@@ -70,11 +70,21 @@ def fail(command: str, message, code: int = EXIT_ERROR) -> int:
     return code
 
 
-def _dagster_failure(exc: BaseException) -> bool:
-    # a dagster.Failure can only come from Dagster code, so Dagster is imported by then: checking
-    # through sys.modules keeps the commands that never touch Dagster from importing it
+def _dagster_user_error(exc: BaseException) -> str | None:
+    """The one-line message of a run's failure caused by bad input: a ``dagster.Failure``, or an
+    error plusultra raised on purpose inside an op (Dagster wraps it in a step execution error);
+    ``None`` for anything else (a bug keeps its traceback)."""
+    # Dagster is imported by then if the error came from it: checking through sys.modules keeps the
+    # commands that never touch Dagster from importing it
     dagster = sys.modules.get("dagster")
-    return dagster is not None and isinstance(exc, dagster.Failure)
+    if dagster is None:
+        return None
+    if isinstance(exc, dagster.Failure):
+        return exc.description or str(exc)
+    cause = getattr(exc, "user_exception", None)
+    if isinstance(exc, dagster.DagsterUserCodeExecutionError) and isinstance(cause, (PlusUltraError, dagster.Failure)):
+        return _dagster_user_error(cause) or str(cause)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return fail(args.command, "interrupted", 130)
     except Exception as exc:
-        if _dagster_failure(exc):
-            return fail(args.command, exc.description or exc)
+        message = _dagster_user_error(exc)
+        if message is not None:
+            return fail(args.command, message)
         raise

@@ -64,8 +64,15 @@ def _prepare(settings):
     from plusultra_pipeline.definitions import build_definitions
     from plusultra_pipeline.runner import project_instance
 
+    from plusultra_core.errors import ContractError
+    from plusultra_pipeline.calendar import DataCalendar
+
     open_readonly(settings.database_path).close()  # clear error before any Dagster work
-    return build_definitions(settings), project_instance(), lookback_periods(settings)
+    calendar = DataCalendar.read(settings.database_path)
+    if calendar.last_bar is None:
+        raise ContractError(calendar.problem or f"{settings.database_path}: table 'series' has no bars of a "
+                                                "tradable symbol: nothing to materialise")
+    return build_definitions(settings, calendar), project_instance(), lookback_periods(settings)
 
 
 def _materialize(args) -> int:

@@ -50,7 +50,8 @@ def test_kill_9_then_rerun_gives_the_clean_store(point, tmp_path, small_synth_db
     torn.parent.mkdir(parents=True, exist_ok=True)
     torn.write_bytes(b"PAR1 torn")
     out = ok(materialize(home, small_synth_db_path))
-    assert "removed 1 temp file(s)" in out
+    # (the kill itself may have torn a write too: the count is the planted one and any such)
+    assert "temp file(s) left by an interrupted run" in out and not torn.exists()
     assert differences(store_contents(home / "store"), clean) == []
     # and Dagster agrees nothing is left to do
     assert ok(materialize(home, small_synth_db_path, "--dry-run")).startswith("0 history partitions")
