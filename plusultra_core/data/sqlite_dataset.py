@@ -33,6 +33,7 @@ from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, MARKET_
 from plusultra_core.data.duck import MARKET
 from plusultra_core.data.periods import PERIODS
 from plusultra_core.errors import ConfigError, ContractError, DataValidationError, PartitionKeyError
+from plusultra_core.timestamps import naive_utc
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -47,12 +48,7 @@ def _bound(value, what: str, *, end: bool) -> pd.Timestamp | None:
     """Inclusive bound -> Timestamp; a date-only ``end`` covers the whole day (returned exclusive)."""
     if value is None:
         return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{what}={value!r} is not a date/time") from exc
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
+    ts = naive_utc(value, what)
     if end:
         # exclusive upper bound: the next day for a date, the next microsecond otherwise
         return ts + (pd.Timedelta(days=1) if ts == ts.normalize() else pd.Timedelta(microseconds=1))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from plusultra_core.errors import ConfigError, DataValidationError
+from plusultra_core.timestamps import naive_utc, naive_utc_index
 
 STAGE = "evaluation"
 RETURN_COLUMN = "ret_1d"
@@ -21,15 +22,7 @@ RETURN_COLUMN = "ret_1d"
 
 def to_timestamp(value, name: str) -> pd.Timestamp:
     """``value`` as a tz-naive pd.Timestamp (UTC if it carried a zone); ConfigError otherwise."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{STAGE}: {name}={value!r} is not a timestamp") from exc
-    if ts is pd.NaT:
-        raise ConfigError(f"{STAGE}: {name} must not be NaT")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts
+    return naive_utc(value, f"{STAGE}: {name}", expected="a timestamp")
 
 
 def to_ns(values, table: str, column: str = "timestamp") -> pd.Series:
@@ -40,9 +33,8 @@ def to_ns(values, table: str, column: str = "timestamp") -> pd.Series:
     except (TypeError, ValueError) as exc:
         raise DataValidationError(f"{table}: column {column!r} does not parse as timestamps ({exc})",
                                   table=table, column=column, check="dtype") from exc
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out.astype("datetime64[ns]")
+    return pd.Series(naive_utc_index(out).astype("datetime64[ns]"), index=getattr(out, "index", None),
+                     name=getattr(out, "name", None))
 
 
 def check_period(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -34,6 +34,7 @@ from typing import Iterable
 import pandas as pd
 
 from plusultra_core.errors import CheckpointError, ConfigError
+from plusultra_core.timestamps import naive_utc
 
 _ROWS_TO_DAYS = 1.6
 _EXTRA_DAYS = 10
@@ -76,13 +77,7 @@ def data_version(panel: pd.DataFrame) -> str:
 
 
 def _day(value, what: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{what}={value!r} is not a date (expected YYYY-MM-DD)") from exc
-    if ts is pd.NaT or pd.isna(ts):
-        raise ConfigError(f"{what}={value!r} is not a date (expected YYYY-MM-DD)")
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+    return naive_utc(value, what, expected="a date (expected YYYY-MM-DD)")
 
 
 class MarketNNPlusUltraAgent:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from plusultra_core.data.contract import PREDICTIONS, TABLES
 from plusultra_core.errors import ConfigError, ContractError, DataValidationError
+from plusultra_core.timestamps import naive_utc_index
 
 PROB_TOLERANCE = 1e-4      # |p_sell + p_hold + p_buy - 1| allowed (float32 softmax round-off)
 _REQUIRED = ("timestamp", "symbol", "p_sell", "p_hold", "p_buy", "position", "expected_return")
@@ -34,9 +35,7 @@ def _fail(message: str, column: str, check: str, frame: pd.DataFrame, bad: np.nd
 
 def _format_times(ts: pd.Series) -> np.ndarray:
     """Dates as ``YYYY-MM-DD`` (the ``series`` convention) when every time is midnight, else ISO."""
-    idx = pd.DatetimeIndex(ts)
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
+    idx = naive_utc_index(ts)
     fmt = "%Y-%m-%d" if (idx == idx.normalize()).all() else "%Y-%m-%dT%H:%M:%S"
     return np.asarray(idx.strftime(fmt), dtype=object)
 

@@ -20,19 +20,12 @@ cannot leak across the cut.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+
+from plusultra_core.timestamps import naive_utc
 
 
 def _to_ns(value, name: str) -> np.datetime64:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} {value!r} is not a timestamp") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must not be NaT")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.as_unit("ns").to_datetime64()
+    return naive_utc(value, name, expected="a timestamp").as_unit("ns").to_datetime64()
 
 
 def _first_after(dataset, cut: np.datetime64) -> np.ndarray:
