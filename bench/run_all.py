@@ -69,6 +69,8 @@ STAGES: dict[str, Stage] = {
     # peak RSS of a full history build as the universe grows (each size's database cached)
     "memory": Stage("bench.bench_memory", {"symbols": [100, 500, 2000], "n_days": 5000, "seed": 0},
                     {"symbols": [20, 40], "n_days": 600, "seed": 0}),
+    # the demo's training alone and beside a CPU-bound competitor, per torch thread setting
+    "contention": Stage("bench.bench_contention", {"batches": 60, "hogs": 1}, {"batches": 6, "hogs": 1}),
 }
 DEMO = "demo"  # not a module stage: `--demo` times the `plusultra demo` command
 
