@@ -31,6 +31,16 @@ from torch import nn
 ROUTINGS = ("sparse", "dense")
 
 
+def check_routing(routing: str, num_experts: int, top_k: int, capacity_factor: float | None) -> None:
+    """`ValueError` unless the routing is valid (the layer and every config that builds it)."""
+    if routing not in ROUTINGS:
+        raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
+    if num_experts < 1 or not 1 <= top_k <= num_experts:
+        raise ValueError(f"need 1 <= top_k <= num_experts, got top_k={top_k}, num_experts={num_experts}")
+    if capacity_factor is not None and capacity_factor <= 0:
+        raise ValueError(f"capacity_factor must be > 0 or null, got {capacity_factor}")
+
+
 class MixtureOfExperts(nn.Module):
     """``x [..., D] -> (y [..., D], aux_loss scalar)``.
 
@@ -44,13 +54,7 @@ class MixtureOfExperts(nn.Module):
                  router_dropout: float = 0.0, dropout: float = 0.0, routing: str = "sparse",
                  capacity_factor: float | None = None, z_loss_weight: float = 0.0):
         super().__init__()
-        if routing not in ROUTINGS:
-            raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
-        if num_experts < 1 or not 1 <= top_k <= num_experts:
-            raise ValueError(f"need 1 <= top_k <= num_experts, got top_k={top_k}, "
-                             f"num_experts={num_experts}")
-        if capacity_factor is not None and capacity_factor <= 0:
-            raise ValueError(f"capacity_factor must be > 0 or None, got {capacity_factor}")
+        check_routing(routing, num_experts, top_k, capacity_factor)
         D, E = d_model, num_experts
         Hd = int(ff_mult * D)
         self.num_experts, self.top_k, self.routing = E, top_k, routing

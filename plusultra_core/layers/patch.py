@@ -30,18 +30,23 @@ from torch import nn
 TOKEN_MODES = ("patch", "step")
 
 
+def check_patching(token_mode: str, patch_len: int, patch_stride: int) -> None:
+    """`ValueError` unless the tokenisation is valid (the layer and every config that builds it)."""
+    if token_mode not in TOKEN_MODES:
+        raise ValueError(f"token_mode must be one of {TOKEN_MODES}, got {token_mode!r}")
+    if patch_len < 1 or not 1 <= patch_stride <= patch_len:
+        # a stride longer than the patch would leave steps that no token covers
+        raise ValueError(f"need 1 <= patch_stride <= patch_len, got patch_len={patch_len}, "
+                         f"patch_stride={patch_stride}")
+
+
 class PatchEmbedding(nn.Module):
     """``[B, T, F] -> tokens [B, N, D]`` and back to ``[B, T, D]`` with `to_steps`."""
 
     def __init__(self, n_features: int, d_model: int, patch_len: int, patch_stride: int,
                  token_mode: str = "patch", *, causal: bool = True):
         super().__init__()
-        if token_mode not in TOKEN_MODES:
-            raise ValueError(f"token_mode must be one of {TOKEN_MODES}, got {token_mode!r}")
-        if patch_len < 1 or not 1 <= patch_stride <= patch_len:
-            # a stride longer than the patch would leave steps that no token covers
-            raise ValueError(f"need 1 <= patch_stride <= patch_len, got patch_len={patch_len}, "
-                             f"patch_stride={patch_stride}")
+        check_patching(token_mode, patch_len, patch_stride)
         self.n_features, self.d_model = n_features, d_model
         self.patch_len, self.patch_stride = patch_len, patch_stride
         self.token_mode, self.causal = token_mode, causal

@@ -25,11 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from plusultra_core.layers.horizon import HorizonDecoder
-from plusultra_core.layers.moe import ROUTINGS, MixtureOfExperts
-from plusultra_core.layers.patch import TOKEN_MODES, PatchEmbedding
-from plusultra_core.models.base import BackboneOutput, check_input
-from plusultra_core.models.temporal_hybrid import TemporalBackboneConfig, TemporalBlock
+from plusultra_core.layers.moe import MixtureOfExperts, check_routing
+from plusultra_core.models.temporal_hybrid import TemporalBackboneConfig, TemporalBlock, TemporalHybridBackbone
 
 
 @dataclass
@@ -59,15 +56,9 @@ class MoETransformerConfig:
 
     def __post_init__(self):
         self.dilations = tuple(self.dilations)
-        if self.routing not in ROUTINGS:
-            raise ValueError(f"routing must be one of {ROUTINGS}, got {self.routing!r}")
-        if self.num_experts < 1 or not 1 <= self.top_k <= self.num_experts:
-            raise ValueError(f"need 1 <= top_k <= num_experts, got top_k={self.top_k}, "
-                             f"num_experts={self.num_experts}")
+        check_routing(self.routing, self.num_experts, self.top_k, self.capacity_factor)
         if not 0.0 <= self.router_dropout < 1.0:
             raise ValueError(f"router_dropout must be in [0, 1), got {self.router_dropout}")
-        if self.capacity_factor is not None and self.capacity_factor <= 0:
-            raise ValueError(f"capacity_factor must be > 0 or null, got {self.capacity_factor}")
         if self.aux_loss_weight < 0 or self.z_loss_weight < 0:
             raise ValueError("aux_loss_weight and z_loss_weight must be >= 0")
         self.temporal()          # the shared fields are validated by the temporal config
@@ -101,42 +92,20 @@ class MoEBlock(nn.Module):
         return x + y, aux
 
 
-class MoETransformerBackbone(nn.Module):
-    """``x: [B, T, F] -> BackboneOutput(steps [B, T, D], horizon [B, H, D], aux_loss)``."""
+class MoETransformerBackbone(TemporalHybridBackbone):
+    """``x: [B, T, F] -> BackboneOutput(steps [B, T, D], horizon [B, H, D], aux_loss)``: the
+    `TemporalHybridBackbone` skeleton (patch embedding, positions from the end, blocks, norms,
+    horizon decoder; same parameter names) with `MoEBlock`s, whose load-balancing losses add up."""
 
-    def __init__(self, cfg: MoETransformerConfig, n_features: int, horizon: int):
-        super().__init__()
-        if n_features < 1 or horizon < 1:
-            raise ValueError(f"n_features ({n_features}) and horizon ({horizon}) must be >= 1")
-        if cfg.token_mode not in TOKEN_MODES:
-            raise ValueError(f"token_mode must be one of {TOKEN_MODES}, got {cfg.token_mode!r}")
-        self.cfg, self.n_features, self.horizon = cfg, n_features, horizon
-        D = cfg.d_model
-        self.embed = PatchEmbedding(n_features, D, cfg.patch_len, cfg.patch_stride, cfg.token_mode,
-                                    causal=cfg.causal)
-        # positions indexed from the end: token -1 is always the newest whatever T is
-        self.pos = nn.Parameter(torch.randn(self.embed.plan(cfg.max_len)[0], D) * 0.02)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(MoEBlock(cfg, cfg.dilations[i % len(cfg.dilations)])
-                                    for i in range(cfg.n_layers))
-        self.norm = nn.LayerNorm(D)
-        self.step_norm = nn.LayerNorm(D) if cfg.token_mode == "patch" else nn.Identity()
-        self.decoder = HorizonDecoder(D, cfg.n_heads, horizon, cfg.dropout, cfg.ff_mult,
-                                      cfg.decoder_layers)
+    def make_block(self, cfg: MoETransformerConfig, dilation: int) -> nn.Module:
+        return MoEBlock(cfg, dilation)
 
-    def forward(self, x: torch.Tensor) -> BackboneOutput:
-        """``x: [B, T, F]`` float32 with ``1 <= T <= max_len``."""
-        check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
-        tokens = self.embed(x)                                    # [B, T, F] -> [B, N, D]
-        tokens = self.drop(tokens + self.pos[-tokens.shape[1]:])
-        aux = x.new_zeros(())
+    def mix(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        aux = tokens.new_zeros(())
         for block in self.blocks:
             tokens, block_aux = block(tokens)                     # [B, N, D]
             aux = aux + block_aux
-        tokens = self.norm(tokens)
-        steps = self.step_norm(self.embed.to_steps(tokens, x))    # [B, T, D]
-        horizon = self.decoder(tokens)                            # [B, H, D]
-        return BackboneOutput(steps=steps, horizon=horizon, aux_loss=self.cfg.aux_loss_weight * aux)
+        return tokens, self.cfg.aux_loss_weight * aux
 
     def expert_load(self) -> torch.Tensor:
         """``[n_layers, E]`` fraction of routed tokens per expert in the last forward (for logging)."""

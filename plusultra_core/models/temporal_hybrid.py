@@ -31,7 +31,7 @@ from plusultra_core.layers.attention import MultiHeadAttention
 from plusultra_core.layers.conv import DilatedTemporalConv
 from plusultra_core.layers.feedforward import ResidualFeedForward
 from plusultra_core.layers.horizon import HorizonDecoder
-from plusultra_core.layers.patch import TOKEN_MODES, PatchEmbedding
+from plusultra_core.layers.patch import PatchEmbedding, check_patching
 from plusultra_core.models.base import BackboneOutput, check_input
 
 
@@ -66,11 +66,7 @@ class TemporalBackboneConfig:
             raise ValueError("kernel_size, ff_mult and max_len must be >= 1")
         if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.attn_dropout < 1.0):
             raise ValueError(f"dropout ({self.dropout}) and attn_dropout ({self.attn_dropout}) must be in [0, 1)")
-        if self.token_mode not in TOKEN_MODES:
-            raise ValueError(f"token_mode must be one of {TOKEN_MODES}, got {self.token_mode!r}")
-        if self.patch_len < 1 or not 1 <= self.patch_stride <= self.patch_len:
-            raise ValueError(f"need 1 <= patch_stride <= patch_len, got patch_len={self.patch_len}, "
-                             f"patch_stride={self.patch_stride}")
+        check_patching(self.token_mode, self.patch_len, self.patch_stride)
 
 
 class TemporalBlock(nn.Module):
@@ -110,23 +106,33 @@ class TemporalHybridBackbone(nn.Module):
         # is, so a curriculum over context length does not shift what a position means
         self.pos = nn.Parameter(torch.randn(max_tokens, D) * 0.02)            # [N_max, D]
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(TemporalBlock(cfg, cfg.dilations[i % len(cfg.dilations)])
+        self.blocks = nn.ModuleList(self.make_block(cfg, cfg.dilations[i % len(cfg.dilations)])
                                     for i in range(cfg.n_layers))
         self.norm = nn.LayerNorm(D)
         # patch tokens mapped back to steps get their own norm (they mix token and raw-input paths)
         self.step_norm = nn.LayerNorm(D) if cfg.token_mode == "patch" else nn.Identity()
         self.decoder = HorizonDecoder(D, cfg.n_heads, horizon, cfg.dropout, cfg.ff_mult,
-                                      cfg.decoder_layers, attn_dropout=cfg.attn_dropout)
+                                      cfg.decoder_layers, attn_dropout=getattr(cfg, "attn_dropout", 0.0))
+
+    def make_block(self, cfg, dilation: int) -> nn.Module:
+        """One sequence-mixing block (`MoETransformerBackbone` swaps in its MoE block: the rest of
+        this skeleton, embedding to decoder, is shared rather than copied)."""
+        return TemporalBlock(cfg, dilation)
+
+    def mix(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens [B, N, D]`` through every block -> ``(tokens [B, N, D], aux_loss scalar)``."""
+        for block in self.blocks:
+            tokens = block(tokens)
+        return tokens, tokens.new_zeros(())
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         """``x: [B, T, F]`` float32 with ``T <= max_len`` (``T`` may change between calls)."""
         check_input(x, self.n_features, self.cfg.max_len, type(self).__name__)
         tokens = self.embed(x)                                    # [B, N, D]
         tokens = self.drop(tokens + self.pos[-tokens.shape[1]:])  # [B, N, D]
-        for block in self.blocks:
-            tokens = block(tokens)
+        tokens, aux = self.mix(tokens)                            # [B, N, D]
         tokens = self.norm(tokens)                                # [B, N, D]
         steps = self.step_norm(self.embed.to_steps(tokens, x))    # [B, T, D]
         horizon = self.decoder(tokens)                            # [B, H, D]
-        return BackboneOutput(steps=steps, horizon=horizon, aux_loss=x.new_zeros(()))
+        return BackboneOutput(steps=steps, horizon=horizon, aux_loss=aux)
 
