@@ -1,0 +1,241 @@
+"""`build_app`: the FastAPI application of the agent service.
+
+Routes: ``GET /health`` (liveness and the served model: checkpoint, cutoff, lineage id),
+``GET /config``, ``POST /predict``, ``POST /reload``, ``GET /metrics``; OpenAPI at ``/docs``.
+With a token, every route but ``/health`` and the docs needs ``Authorization: Bearer <token>``
+(liveness probes carry no credentials; the docs reveal only the schema).
+
+Errors are answers, never tracebacks: a request that fails validation or our checks is a 4xx
+whose ``detail`` is one line starting with the field (``body.symbols: ...``) and whose ``field``
+names it; a body over the size limit is a 413 before it is parsed; a failed reload is a 409 saying
+the old model still serves. Anything unforeseen is logged with its traceback on the server and
+answered with a one-line 500 naming only its type.
+
+`/predict` is a plain (sync) route: FastAPI runs it on its thread pool, so requests overlap
+(the database read, features and the forward pass release the GIL in DuckDB, pandas and torch).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from plusultra_core.errors import PlusUltraError
+from plusultra_pipeline.serving.errors import RequestError
+from plusultra_pipeline.serving.holder import ModelHolder, ReloadFailed
+from plusultra_pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
+from plusultra_pipeline.serving.schemas import (
+    ConfigResponse,
+    ErrorResponse,
+    HealthResponse,
+    Limits,
+    PredictRequest,
+    PredictResponse,
+    ReloadRequest,
+    ReloadResponse,
+)
+from plusultra_pipeline.serving.settings import ServeSettings
+
+log = logging.getLogger("plusultra.serve")
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 503)}
+
+
+def build_app(source, settings: ServeSettings, database: Path | None = None) -> FastAPI:
+    """Load the first model from ``source`` (`StoreSource`/`CheckpointSource`) and build the app.
+
+    A source that cannot load fails here, before the server binds a port.
+    """
+    metrics = ServerMetrics()
+    holder = ModelHolder(source, on_load=metrics.on_load)
+    metrics.bind(holder)
+    started = time.monotonic()
+    database = Path(database) if database is not None else None
+
+    app = FastAPI(title="plusultra agent", version=_version(),
+                  description="MarketNNPlusUltraAgent as a service: the frames and risk analytics of the "
+                              "inference_frames asset, on demand.")
+    app.state.holder, app.state.metrics, app.state.settings = holder, metrics, settings
+    _install_error_handlers(app)
+    app.add_middleware(_Measured, metrics=metrics, max_body=settings.max_body_bytes)
+    bearer = HTTPBearer(auto_error=False, description="PLUSULTRA_SERVE_TOKEN of the server")
+
+    def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if settings.token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), settings.token.encode()):
+            raise RequestError("header.authorization", "missing or wrong bearer token "
+                                                       "(send 'Authorization: Bearer <token>')", status=401)
+
+    guarded = [Depends(authorised)]
+
+    @app.get("/health", response_model=HealthResponse, tags=["service"])
+    def health() -> dict:
+        """Liveness, and which model is serving (checkpoint, cutoff, lineage id, age)."""
+        model = holder.current
+        return {"status": "ok", "model": model.describe(), "checkpoint_age_seconds": model.age_seconds(),
+                "uptime_seconds": round(time.monotonic() - started, 3)}
+
+    @app.get("/config", response_model=ConfigResponse, dependencies=guarded, responses=ERRORS, tags=["service"])
+    def config() -> dict:
+        """The served model's inputs and the server's limits."""
+        model = holder.current
+        agent, side = model.agent, model.agent.sidecar
+        return {"model": model.describe(), "feature_names": agent.feature_names,
+                "context_length": agent.context_length, "horizon": side.get("horizon"),
+                "history_rows": agent.history_rows, "return_column": agent.return_column, "zscore": agent.zscore,
+                "risk_confidence": agent.risk_confidence, "risk_lookback": agent.risk_lookback,
+                "database": str(database) if database else None, "stored_cutoffs": holder.source.cutoffs(),
+                "limits": Limits(max_symbols=settings.max_symbols, max_days=settings.max_days,
+                                 max_body_bytes=settings.max_body_bytes), "auth": settings.token is not None}
+
+    @app.post("/predict", response_model=PredictResponse, dependencies=guarded, responses=ERRORS,
+              tags=["model"])
+    def predict(request: PredictRequest) -> dict:
+        """Positions, probabilities, expected returns and risk per symbol and decision day."""
+        from plusultra_pipeline.serving.predictions import frame_columns, json_risk, run_prediction
+
+        model = holder.current  # taken once: a reload meanwhile does not change this request's model
+        t0 = time.perf_counter()
+        result, in_sample, warnings = run_prediction(model, request, database, settings)
+        metrics.predict.observe(time.perf_counter() - t0)
+        metrics.predicted_rows.inc(len(result.frame))
+        return {"model": model.describe(), "rows": len(result.frame), "data_version": result.data_version,
+                "in_sample": in_sample, "warnings": warnings, "frame": frame_columns(result.frame),
+                "risk": json_risk(result.risk)}
+
+    @app.post("/reload", response_model=ReloadResponse, dependencies=guarded, responses=ERRORS, tags=["model"])
+    def reload(request: ReloadRequest | None = None) -> dict:
+        """Serve the store's newest cutoff, or the one named; a failure keeps the old model."""
+        try:
+            new, old = holder.reload(request.cutoff if request is not None else None)
+        except ReloadFailed:
+            metrics.reloads.labels("failed").inc()
+            raise
+        metrics.reloads.labels("ok").inc()
+        log.info("reloaded: %s (lineage %s), was %s", new.checkpoint, new.lineage_id, old.checkpoint)
+        return {"model": new.describe(), "previous": old.describe(),
+                "changed": (new.lineage_id, new.checkpoint) != (old.lineage_id, old.checkpoint)}
+
+    @app.get("/metrics", dependencies=guarded, responses=ERRORS, tags=["service"],
+             response_class=Response)
+    def prometheus() -> Response:
+        """Prometheus text: requests, latencies, forward time, checkpoint age."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+def _version() -> str:
+    from plusultra_core import __version__
+
+    return __version__
+
+
+def _error(status: int, detail: str, field: str | None = None, headers=None) -> JSONResponse:
+    return JSONResponse({"detail": " ".join(detail.split()), "field": field}, status_code=status, headers=headers)
+
+
+def _location(loc) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, str(exc), exc.field, headers)
+
+    @app.exception_handler(ReloadFailed)
+    async def reload_failed(request: Request, exc: ReloadFailed):
+        return _error(409, str(exc), "body.cutoff")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        parts = []
+        for err in errors[:5]:
+            where = _location(err.get("loc", ()))
+            msg = err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                msg = f"invalid JSON ({(err.get('ctx') or {}).get('error', 'parse error')})"
+            parts.append(f"{where}: {msg}")
+        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+        return _error(422, "; ".join(parts) + more, _location(errors[0].get("loc", ())) if errors else None)
+
+    @app.exception_handler(PlusUltraError)
+    async def plusultra_error(request: Request, exc: PlusUltraError):
+        return _error(422, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
+
+
+class _Measured:
+    """ASGI middleware: the body-size limit (413 before parsing) and request metrics per route."""
+
+    def __init__(self, app, metrics: ServerMetrics, max_body: int):
+        self.app, self.metrics, self.max_body = app, metrics, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_and_record(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            declared = dict(scope.get("headers") or []).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+                await self._too_large(send_and_record, int(declared))
+                return
+            body, more = [], True
+            size = 0
+            while more:  # read the whole body once (FastAPI would too), stopping at the limit
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    await self._too_large(send_and_record, size)
+                    return
+                body.append(chunk)
+                more = message.get("more_body", False)
+            payload = b"".join(body)
+            sent = {"done": False}
+
+            async def replay():
+                if not sent["done"]:
+                    sent["done"] = True
+                    return {"type": "http.request", "body": payload, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send_and_record)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"  # never the raw path: bounded labels
+            self.metrics.observe(endpoint, scope.get("method", ""), status["code"], time.perf_counter() - t0)
+
+    async def _too_large(self, send, size: int) -> None:
+        response = _error(413, f"body: request body is {size} bytes, over the limit of {self.max_body} bytes",
+                          "body")
+        await response({"type": "http"}, None, send)
