@@ -25,7 +25,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from plusultra_core.errors import PlusUltraError
@@ -64,18 +64,9 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
                               "inference_frames asset, on demand.")
     app.state.holder, app.state.metrics, app.state.settings = holder, metrics, settings
     _install_error_handlers(app)
-    app.add_middleware(_Measured, metrics=metrics, max_body=settings.max_body_bytes)
-    bearer = HTTPBearer(auto_error=False, description="PLUSULTRA_SERVE_TOKEN of the server")
-
-    def authorised(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if settings.token is None:
-            return
-        given = credentials.credentials if credentials is not None else ""
-        if not secrets.compare_digest(given.encode(), settings.token.encode()):
-            raise RequestError("header.authorization", "missing or wrong bearer token "
-                                                       "(send 'Authorization: Bearer <token>')", status=401)
-
-    guarded = [Depends(authorised)]
+    app.add_middleware(_Measured, metrics=metrics, max_body=settings.max_body_bytes, token=settings.token)
+    # the middleware checks the token (before any body is read); this declares it in the OpenAPI schema
+    guarded = [Depends(HTTPBearer(auto_error=False, description="PLUSULTRA_SERVE_TOKEN of the server"))]
 
     @app.get("/health", response_model=HealthResponse, tags=["service"])
     def health() -> dict:
@@ -162,14 +153,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError):
         errors = exc.errors()
         parts = []
+        fields = []
         for err in errors[:5]:
-            where = _location(err.get("loc", ()))
-            msg = err.get("msg", "invalid")
-            if err.get("type") == "json_invalid":
-                msg = f"invalid JSON ({(err.get('ctx') or {}).get('error', 'parse error')})"
+            where, msg = _location(err.get("loc", ())), err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+                where = "body"
+                msg = f"invalid JSON at character {err['loc'][-1]} ({(err.get('ctx') or {}).get('error', 'parse error')})"
+            fields.append(where)
             parts.append(f"{where}: {msg}")
         more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-        return _error(422, "; ".join(parts) + more, _location(errors[0].get("loc", ())) if errors else None)
+        return _error(422, "; ".join(parts) + more, fields[0] if fields else None)
 
     @app.exception_handler(PlusUltraError)
     async def plusultra_error(request: Request, exc: PlusUltraError):
@@ -185,11 +178,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
 
-class _Measured:
-    """ASGI middleware: the body-size limit (413 before parsing) and request metrics per route."""
+OPEN_PATHS = ("/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 
-    def __init__(self, app, metrics: ServerMetrics, max_body: int):
+
+class _Measured:
+    """ASGI middleware: the bearer token and the body-size limit, both checked before the body is
+    parsed (401, 413), and the request metrics per route."""
+
+    def __init__(self, app, metrics: ServerMetrics, max_body: int, token: str | None):
         self.app, self.metrics, self.max_body = app, metrics, max_body
+        self.token = token.encode() if token is not None else None
+
+    def _authorised(self, scope) -> bool:
+        if self.token is None or scope.get("path") in OPEN_PATHS:
+            return True
+        header = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, given = header.partition(b" ")
+        return scheme.lower() == b"bearer" and secrets.compare_digest(given.strip(), self.token)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -203,6 +208,12 @@ class _Measured:
             await send(message)
 
         try:
+            if not self._authorised(scope):
+                response = _error(401, "header.authorization: missing or wrong bearer token "
+                                       "(send 'Authorization: Bearer <token>')", "header.authorization",
+                                  {"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send_and_record)
+                return
             declared = dict(scope.get("headers") or []).get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
                 await self._too_large(send_and_record, int(declared))
@@ -238,4 +249,4 @@ class _Measured:
     async def _too_large(self, send, size: int) -> None:
         response = _error(413, f"body: request body is {size} bytes, over the limit of {self.max_body} bytes",
                           "body")
-        await response({"type": "http"}, None, send)
+        await response({"type": "http"}, None, send)  # a JSONResponse never calls receive

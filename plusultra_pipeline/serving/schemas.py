@@ -11,6 +11,7 @@ way, with the ``series`` table's columns.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
@@ -18,9 +19,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 Symbol = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 
 
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
 def _day_text(value):
     """Dates only as ``YYYY-MM-DD`` text (pydantic alone would read a number as seconds since 1970)."""
-    if not isinstance(value, str) or len(value) != 10:
+    if not isinstance(value, str) or not _DAY.match(value):
         raise ValueError("expected a date YYYY-MM-DD")
     return value
 
