@@ -29,7 +29,8 @@ def _day_text(value):
     return value
 
 
-Day = Annotated[dt.date, BeforeValidator(_day_text)]
+# bounded: pandas timestamps (and the agent's history padding before a day) end at 1677 and 2262
+Day = Annotated[dt.date, BeforeValidator(_day_text), Field(ge=dt.date(1900, 1, 1), le=dt.date(2199, 12, 31))]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Cell = Union[float, str, None]
 
