@@ -12,13 +12,15 @@ the old model still serves. Anything unforeseen is logged with its traceback on 
 answered with a one-line 500 naming only its type.
 
 `/predict` is a plain (sync) route: FastAPI runs it on its thread pool, so requests overlap
-(the database read, features and the forward pass release the GIL in DuckDB, pandas and torch).
+(the database read, features and the forward pass release the GIL in DuckDB, pandas and torch),
+at most ``max_concurrent_predictions`` at a time; the others wait their turn.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -64,7 +66,10 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
                               "inference_frames asset, on demand.")
     app.state.holder, app.state.metrics, app.state.settings = holder, metrics, settings
     _install_error_handlers(app)
-    app.add_middleware(_Measured, metrics=metrics, max_body=settings.max_body_bytes, token=settings.token)
+    routes: set[str] = set()  # filled below: the metric label of a request refused before routing
+    app.add_middleware(_Measured, metrics=metrics, max_body=settings.max_body_bytes, token=settings.token,
+                       routes=routes)
+    slots = threading.BoundedSemaphore(settings.max_concurrent_predictions)
     # the middleware checks the token (before any body is read); this declares it in the OpenAPI schema
     guarded = [Depends(HTTPBearer(auto_error=False, description="PLUSULTRA_SERVE_TOKEN of the server"))]
 
@@ -95,9 +100,10 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
         from plusultra_pipeline.serving.predictions import frame_columns, json_risk, run_prediction
 
         model = holder.current  # taken once: a reload meanwhile does not change this request's model
-        t0 = time.perf_counter()
-        result, in_sample, warnings = run_prediction(model, request, database, settings)
-        metrics.predict.observe(time.perf_counter() - t0)
+        with slots:  # more predictions at once than cores only add memory and latency: the rest queue
+            t0 = time.perf_counter()
+            result, in_sample, warnings = run_prediction(model, request, database, settings)
+            metrics.predict.observe(time.perf_counter() - t0)
         metrics.predicted_rows.inc(len(result.frame))
         return {"model": model.describe(), "rows": len(result.frame), "data_version": result.data_version,
                 "in_sample": in_sample, "warnings": warnings, "frame": frame_columns(result.frame),
@@ -122,6 +128,7 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
         """Prometheus text: requests, latencies, forward time, checkpoint age."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    routes.update(getattr(r, "path", "") for r in app.routes)
     return app
 
 
@@ -185,8 +192,8 @@ class _Measured:
     """ASGI middleware: the bearer token and the body-size limit, both checked before the body is
     parsed (401, 413), and the request metrics per route."""
 
-    def __init__(self, app, metrics: ServerMetrics, max_body: int, token: str | None):
-        self.app, self.metrics, self.max_body = app, metrics, max_body
+    def __init__(self, app, metrics: ServerMetrics, max_body: int, token: str | None, routes: set[str]):
+        self.app, self.metrics, self.max_body, self.routes = app, metrics, max_body, routes
         self.token = token.encode() if token is not None else None
 
     def _authorised(self, scope) -> bool:
@@ -242,8 +249,10 @@ class _Measured:
 
             await self.app(scope, replay, send_and_record)
         finally:
-            route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"  # never the raw path: bounded labels
+            route = getattr(scope.get("route"), "path", None)
+            path = scope.get("path")
+            # a route's path, never an arbitrary client path: the label set stays bounded
+            endpoint = route or (path if path in self.routes else "unmatched")
             self.metrics.observe(endpoint, scope.get("method", ""), status["code"], time.perf_counter() - t0)
 
     async def _too_large(self, send, size: int) -> None:

@@ -29,9 +29,10 @@ class ServeSettings:
     max_symbols: int = 1000            # per /predict request
     max_days: int = 366                # calendar days between date and end
     max_body_bytes: int = 8 << 20      # request bodies (caller-supplied bars are the big ones)
+    max_concurrent_predictions: int = 4  # predictions computed at once; more requests queue
 
     def __post_init__(self):
-        for name in ("max_symbols", "max_days", "max_body_bytes"):
+        for name in ("max_symbols", "max_days", "max_body_bytes", "max_concurrent_predictions"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")

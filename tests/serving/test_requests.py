@@ -119,6 +119,8 @@ def test_the_bearer_token_guards_everything_but_liveness(tiny_checkpoint, small_
                 assert r.headers["www-authenticate"] == "Bearer"
                 assert client.get("/metrics", headers=headers).status_code == 401
                 assert client.post("/reload", headers=headers).status_code == 401
+            refused = client.get("/metrics", headers={"Authorization": "Bearer s3cret"}).text
+            assert 'plusultra_requests_total{endpoint="/predict",method="POST",status="401"} 3.0' in refused
             # unauthenticated garbage is refused before it is parsed
             assert client.post("/predict", content=b"{", headers={"content-type": "application/json"}).status_code == 401
             ok = {"Authorization": "Bearer s3cret"}
