@@ -91,7 +91,9 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
                 "risk_confidence": agent.risk_confidence, "risk_lookback": agent.risk_lookback,
                 "database": str(database) if database else None, "stored_cutoffs": holder.source.cutoffs(),
                 "limits": Limits(max_symbols=settings.max_symbols, max_days=settings.max_days,
-                                 max_body_bytes=settings.max_body_bytes), "auth": settings.token is not None}
+                                 max_body_bytes=settings.max_body_bytes,
+                                 max_concurrent_predictions=settings.max_concurrent_predictions),
+                "auth": settings.token is not None}
 
     @app.post("/predict", response_model=PredictResponse, dependencies=guarded, responses=ERRORS,
               tags=["model"])

@@ -104,6 +104,7 @@ class Limits(BaseModel):
     max_symbols: int
     max_days: int
     max_body_bytes: int
+    max_concurrent_predictions: int
 
 
 class ConfigResponse(BaseModel):
