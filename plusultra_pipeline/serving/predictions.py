@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ class DatabaseFacts:
 
 def database_facts(path: Path) -> DatabaseFacts:
     """Tradable symbols and last bar of ``path``, re-read only when the file changes."""
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:  # the file went away under a running server: its problem, not the caller's
+        raise RequestError("database", f"the server's database is unavailable ({exc.strerror})", status=503) from exc
     return _facts(str(path), st.st_mtime_ns, st.st_size)
 
 
@@ -103,7 +107,9 @@ def write_bars_database(frame: pd.DataFrame, path: Path) -> Path:
 
     symbols = sorted(frame["symbol"].unique())
     with atomic_database(path) as conn:
-        conn.executemany(insert(ASSETS), [(s, s, "equity", None, "USD", "request", 1, 0) for s in symbols])
+        n = len(symbols)
+        conn.executemany(insert(ASSETS), zip(symbols, symbols, *(itertools.repeat(v, n) for v in
+                                                                 ("equity", None, "USD", "request", 1, 0))))
         conn.executemany(insert(SERIES), zip(*(frame[c].tolist() for c in BAR_COLUMNS)))  # C-level zip
     return path
 
@@ -161,7 +167,7 @@ def frame_columns(frame: pd.DataFrame) -> dict[str, list]:
         if pd.api.types.is_datetime64_any_dtype(col):
             ts = pd.DatetimeIndex(col)
             text = ts.strftime("%Y-%m-%d") if (ts == ts.normalize()).all() else ts.strftime("%Y-%m-%dT%H:%M:%S")
-            out[name] = list(text)
+            out[name] = text.tolist()
         elif pd.api.types.is_float_dtype(col):
             values = col.to_numpy(np.float64)
             cells = values.astype(object)
