@@ -101,6 +101,10 @@ def test_serve_role_runs_the_agent_from_env_settings(tiny_checkpoint, small_synt
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.2)
         assert health.json()["model"]["members"] == [str(tiny_checkpoint)]
+        assert health.json()["model"]["source"] == "checkpoint"
+        r = httpx.post(f"http://127.0.0.1:{port}/predict", json={"date": "2002-03-01"},
+                       headers={"Authorization": "Bearer tok"}, timeout=60)
+        assert r.status_code == 200 and r.json()["rows"] == 6
         assert httpx.get(f"http://127.0.0.1:{port}/config", timeout=5).status_code == 401
         assert httpx.get(f"http://127.0.0.1:{port}/config", headers={"Authorization": "Bearer tok"},
                          timeout=5).json()["auth"] is True
@@ -109,6 +113,8 @@ def test_serve_role_runs_the_agent_from_env_settings(tiny_checkpoint, small_synt
         out, err = proc.communicate(timeout=60)
     # uvicorn shuts down gracefully, then re-raises the signal it caught: killed by SIGTERM, no traceback
     assert proc.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, (proc.returncode, err)
+    assert out.startswith(f"plusultra serve: checkpoint {tiny_checkpoint} (cutoff None, lineage ")
+    assert f"on http://127.0.0.1:{port} (docs at /docs, auth on)" in out
 
 
 def test_passthrough_runs_the_named_command():

@@ -3,7 +3,7 @@ process, talked to over HTTP with httpx.
 
 ``served_store``      a store the graph itself wrote (demo database from 2014, one cutoff, one
                       seed, inference days 2018-01-02..05): its checkpoint and its stored frames.
-``tiny_checkpoint``   a tiny OHLCV-only supervised checkpoint on the small synthetic database.
+``tiny_checkpoint``   (tests/conftest.py) a tiny OHLCV-only checkpoint on the small synthetic database.
 ``running``           ``running(source, **settings) -> context manager yielding (base_url, app)``.
 """
 
@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -87,10 +86,3 @@ def served_store(tmp_path_factory):
                           keys_between(partition_keys(defs, "supervised_checkpoint"), CUTOFF, CUTOFF),
                           keys_between(partition_keys(defs, "inference_frames"), *DAYS), say=lambda _: None)
     return {"store": settings.store_path, "db": db}
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, small_synth_db_path) -> Path:
-    from tests.core.inference.conftest import train_tiny
-
-    return train_tiny(tmp_path_factory.mktemp("serve_ckpt"), small_synth_db_path).path
