@@ -13,6 +13,9 @@ FROM ${BASE_IMAGE}
 
 ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# the project's extras: demo data packages and Dagster's Postgres storage (deploy/dagster.yaml);
+# `--build-arg EXTRAS=demo,k8s` or `demo,celery` for the other deployments of deploy/
+ARG EXTRAS=demo,postgres
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -39,7 +42,7 @@ COPY plusultra_core plusultra_core
 COPY plusultra_pipeline plusultra_pipeline
 COPY configs configs
 COPY docker docker
-RUN pip install -e '.[demo]' \
+RUN pip install -e ".[${EXTRAS}]" \
     && useradd --create-home --uid 10001 plusultra \
     && mkdir -p /data "${DAGSTER_HOME}" \
     && chown -R plusultra /data "${DAGSTER_HOME}"

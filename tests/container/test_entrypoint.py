@@ -130,7 +130,8 @@ def test_dockerfile_installs_like_the_makefile():
     assert re.search(rf"^ARG TORCH_SPEC={re.escape(pin)}$", dockerfile, re.M), "torch pin differs from the Makefile"
     assert re.search(r"^ARG BASE_IMAGE=python:3\.1[1-9]", dockerfile, re.M)
     # torch first, then the project (whose wide torch range then installs nothing more)
-    assert dockerfile.index('"${TORCH_SPEC}"') < dockerfile.index("pip install -e '.[demo]'")
+    assert dockerfile.index('"${TORCH_SPEC}"') < dockerfile.index('pip install -e ".[${EXTRAS}]"')
+    assert re.search(r"^ARG EXTRAS=demo,postgres$", dockerfile, re.M)  # Dagster's Postgres storage in the image
     assert 'ENTRYPOINT ["/app/docker/entrypoint.sh"]' in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".plusultra" in ignored

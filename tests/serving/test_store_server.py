@@ -141,7 +141,7 @@ def test_reload_newest_named_and_corrupt(two_cutoffs, served_store, running):
             bad.write_bytes(b"not a checkpoint")
             failed = client.post("/reload")
             assert failed.status_code == 409
-            assert failed.json()["detail"].startswith(f"reload failed, still serving ") and CUTOFF in failed.json()["detail"]
+            assert failed.json()["detail"].startswith("reload failed, still serving ") and CUTOFF in failed.json()["detail"]
             assert "do not match sidecar" in failed.json()["detail"]
             assert client.get("/health").json()["model"]["cutoff"] == CUTOFF
             again = client.post("/predict", json=day).json()
