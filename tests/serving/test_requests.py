@@ -171,3 +171,15 @@ def test_eight_clients_fifty_requests_each_without_an_error(server, capsys):
     count = next(float(line.split()[1]) for line in metrics.splitlines()
                  if line.startswith('plusultra_requests_total{endpoint="/predict",method="POST",status="200"}'))
     assert count >= 400
+
+
+def test_a_database_gone_under_the_server_is_a_503_naming_it(tiny_checkpoint, small_synth_db_path, copy_db, running):
+    db = copy_db(small_synth_db_path)
+    with running(CheckpointSource(tiny_checkpoint), database=db) as (url, _):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            assert client.post("/predict", json={"date": DAY}).status_code == 200
+            db.unlink()
+            r = client.post("/predict", json={"date": DAY})
+            assert r.status_code == 503 and r.json()["field"] == "database", r.text
+            assert r.json()["detail"] == "database: the server's database is unavailable (No such file or directory)"
+            assert client.get("/health").status_code == 200
