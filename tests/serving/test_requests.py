@@ -183,3 +183,28 @@ def test_a_database_gone_under_the_server_is_a_503_naming_it(tiny_checkpoint, sm
             assert r.status_code == 503 and r.json()["field"] == "database", r.text
             assert r.json()["detail"] == "database: the server's database is unavailable (No such file or directory)"
             assert client.get("/health").status_code == 200
+
+
+def test_reload_of_a_single_checkpoint_rereads_its_file(tiny_checkpoint, small_synth_db_path, tmp_path, running):
+    """``--checkpoint`` mode: a retrained file at the same path is picked up by an empty reload."""
+    import shutil
+
+    import torch
+
+    from plusultra_core.training.checkpoints import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "supervised.pt"
+    for suffix in ("", ".json"):
+        shutil.copyfile(str(tiny_checkpoint) + suffix, str(path) + suffix)
+    with running(CheckpointSource(path), database=small_synth_db_path) as (url, _):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            before = client.post("/predict", json={"date": DAY}).json()
+            state, side = load_checkpoint(path)
+            torch.manual_seed(3)
+            save_checkpoint(path, {k: v + 0.1 * torch.randn_like(v) if v.is_floating_point() else v
+                                   for k, v in state.items()}, side)
+            reloaded = client.post("/reload", json={}).raise_for_status().json()
+            assert reloaded["changed"] and reloaded["model"]["lineage_id"] != reloaded["previous"]["lineage_id"]
+            after = client.post("/predict", json={"date": DAY}).json()
+            assert after["model"]["checkpoint_id"] == reloaded["model"]["checkpoint_id"]
+            assert after["frame"]["position"] != before["frame"]["position"]
