@@ -7,5 +7,7 @@
 - ``predictions``: one ``/predict`` request -> the agent's frame and risk, from the database or
   from bars the caller sent.
 - ``metrics``: the Prometheus collectors behind ``/metrics``.
-- ``app``: `create_app`, the routes and how errors become 4xx answers naming the field.
+- ``errors``: `RequestError` (names the field) and how every exception becomes a one-line answer.
+- ``middleware``: the bearer token and the body-size limit before any body is read; request metrics.
+- ``app``: `build_app`, the routes.
 """

@@ -5,11 +5,8 @@ Routes: ``GET /health`` (liveness and the served model: checkpoint, cutoff, line
 With a token, every route but ``/health`` and the docs needs ``Authorization: Bearer <token>``
 (liveness probes carry no credentials; the docs reveal only the schema).
 
-Errors are answers, never tracebacks: a request that fails validation or our checks is a 4xx
-whose ``detail`` is one line starting with the field (``body.symbols: ...``) and whose ``field``
-names it; a body over the size limit is a 413 before it is parsed; a failed reload is a 409 saying
-the old model still serves. Anything unforeseen is logged with its traceback on the server and
-answered with a one-line 500 naming only its type.
+Errors are answers, never tracebacks (``errors``); the token and the body limit are checked
+before a body is read (``middleware``).
 
 `/predict` is a plain (sync) route: FastAPI runs it on its thread pool, so requests overlap
 (the database read, features and the forward pass release the GIL in DuckDB, pandas and torch),
@@ -19,21 +16,18 @@ at most ``max_concurrent_predictions`` at a time; the others wait their turn.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import Depends, FastAPI
+from fastapi.responses import Response
 from fastapi.security import HTTPBearer
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from plusultra_core.errors import PlusUltraError
-from plusultra_pipeline.serving.errors import RequestError
+from plusultra_pipeline.serving.errors import install_error_handlers
 from plusultra_pipeline.serving.holder import ModelHolder, ReloadFailed
 from plusultra_pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
+from plusultra_pipeline.serving.middleware import GuardAndMeasure
 from plusultra_pipeline.serving.schemas import (
     ConfigResponse,
     ErrorResponse,
@@ -65,9 +59,9 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
                   description="MarketNNPlusUltraAgent as a service: the frames and risk analytics of the "
                               "inference_frames asset, on demand.")
     app.state.holder, app.state.metrics, app.state.settings = holder, metrics, settings
-    _install_error_handlers(app)
+    install_error_handlers(app)
     routes: set[str] = set()  # filled below: the metric label of a request refused before routing
-    app.add_middleware(_Measured, metrics=metrics, max_body=settings.max_body_bytes, token=settings.token,
+    app.add_middleware(GuardAndMeasure, metrics=metrics, max_body=settings.max_body_bytes, token=settings.token,
                        routes=routes)
     slots = threading.BoundedSemaphore(settings.max_concurrent_predictions)
     # the middleware checks the token (before any body is read); this declares it in the OpenAPI schema
@@ -138,126 +132,3 @@ def _version() -> str:
     from plusultra_core import __version__
 
     return __version__
-
-
-def _error(status: int, detail: str, field: str | None = None, headers=None) -> JSONResponse:
-    return JSONResponse({"detail": " ".join(detail.split()), "field": field}, status_code=status, headers=headers)
-
-
-def _location(loc) -> str:
-    return ".".join(str(p) for p in loc) or "body"
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestError)
-    async def request_error(request: Request, exc: RequestError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _error(exc.status, str(exc), exc.field, headers)
-
-    @app.exception_handler(ReloadFailed)
-    async def reload_failed(request: Request, exc: ReloadFailed):
-        return _error(409, str(exc), "body.cutoff")
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        parts = []
-        fields = []
-        for err in errors[:5]:
-            where, msg = _location(err.get("loc", ())), err.get("msg", "invalid")
-            if err.get("type") == "json_invalid":  # loc is ("body", <character offset>)
-                where = "body"
-                msg = f"invalid JSON at character {err['loc'][-1]} ({(err.get('ctx') or {}).get('error', 'parse error')})"
-            fields.append(where)
-            parts.append(f"{where}: {msg}")
-        more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-        return _error(422, "; ".join(parts) + more, fields[0] if fields else None)
-
-    @app.exception_handler(PlusUltraError)
-    async def plusultra_error(request: Request, exc: PlusUltraError):
-        return _error(422, str(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
-
-
-OPEN_PATHS = ("/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
-
-
-class _Measured:
-    """ASGI middleware: the bearer token and the body-size limit, both checked before the body is
-    parsed (401, 413), and the request metrics per route."""
-
-    def __init__(self, app, metrics: ServerMetrics, max_body: int, token: str | None, routes: set[str]):
-        self.app, self.metrics, self.max_body, self.routes = app, metrics, max_body, routes
-        self.token = token.encode() if token is not None else None
-
-    def _authorised(self, scope) -> bool:
-        if self.token is None or scope.get("path") in OPEN_PATHS:
-            return True
-        header = dict(scope.get("headers") or []).get(b"authorization", b"")
-        scheme, _, given = header.partition(b" ")
-        return scheme.lower() == b"bearer" and secrets.compare_digest(given.strip(), self.token)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        t0 = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_and_record(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            if not self._authorised(scope):
-                response = _error(401, "header.authorization: missing or wrong bearer token "
-                                       "(send 'Authorization: Bearer <token>')", "header.authorization",
-                                  {"WWW-Authenticate": "Bearer"})
-                await response(scope, receive, send_and_record)
-                return
-            declared = dict(scope.get("headers") or []).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-                await self._too_large(send_and_record, int(declared))
-                return
-            body, more = [], True
-            size = 0
-            while more:  # read the whole body once (FastAPI would too), stopping at the limit
-                message = await receive()
-                if message["type"] != "http.request":
-                    break
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_body:
-                    await self._too_large(send_and_record, size)
-                    return
-                body.append(chunk)
-                more = message.get("more_body", False)
-            payload = b"".join(body)
-            sent = {"done": False}
-
-            async def replay():
-                if not sent["done"]:
-                    sent["done"] = True
-                    return {"type": "http.request", "body": payload, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send_and_record)
-        finally:
-            route = getattr(scope.get("route"), "path", None)
-            path = scope.get("path")
-            # a route's path, never an arbitrary client path: the label set stays bounded
-            endpoint = route or (path if path in self.routes else "unmatched")
-            self.metrics.observe(endpoint, scope.get("method", ""), status["code"], time.perf_counter() - t0)
-
-    async def _too_large(self, send, size: int) -> None:
-        response = _error(413, f"body: request body is {size} bytes, over the limit of {self.max_body} bytes",
-                          "body")
-        await response({"type": "http"}, None, send)  # a JSONResponse never calls receive
