@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-body-mb", type=float, default=8.0, help="request body limit in MiB (default: %(default)s)")
     p.add_argument("--max-concurrent", type=int, default=4,
                    help="predictions computed at once; more requests wait (default: %(default)s)")
+    p.add_argument("--frame-cache", type=int, default=4,
+                   help="decision ranges whose universe window frame is kept for later requests; 0 reads "
+                        "per request (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(handler=_serve)
 
@@ -45,7 +48,8 @@ def server_from_args(args):
     settings = ServeSettings(host=args.host, port=args.port, token=token_from_env(),
                              max_symbols=args.max_symbols, max_days=args.max_days,
                              max_body_bytes=int(args.max_body_mb * (1 << 20)),
-                             max_concurrent_predictions=args.max_concurrent)
+                             max_concurrent_predictions=args.max_concurrent,
+                             frame_cache_entries=args.frame_cache)
     if args.checkpoint:
         from plusultra_core.training.checkpoints import read_sidecar
 

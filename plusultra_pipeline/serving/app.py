@@ -10,7 +10,8 @@ before a body is read (``middleware``).
 
 `/predict` is a plain (sync) route: FastAPI runs it on its thread pool, so requests overlap
 (the database read, features and the forward pass release the GIL in DuckDB, pandas and torch),
-at most ``max_concurrent_predictions`` at a time; the others wait their turn.
+at most ``max_concurrent_predictions`` at a time; the others wait their turn. Database requests
+share the universe's window frame of their range (``frames``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPBearer
 
 from plusultra_pipeline.serving.errors import install_error_handlers
+from plusultra_pipeline.serving.frames import WindowFrames
 from plusultra_pipeline.serving.holder import ModelHolder, ReloadFailed
 from plusultra_pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
 from plusultra_pipeline.serving.middleware import GuardAndMeasure
@@ -64,6 +66,7 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
     app.add_middleware(GuardAndMeasure, metrics=metrics, max_body=settings.max_body_bytes, token=settings.token,
                        routes=routes)
     slots = threading.BoundedSemaphore(settings.max_concurrent_predictions)
+    frames = WindowFrames(settings.frame_cache_entries)
     # the middleware checks the token (before any body is read); this declares it in the OpenAPI schema
     guarded = [Depends(HTTPBearer(auto_error=False, description="PLUSULTRA_SERVE_TOKEN of the server"))]
 
@@ -86,7 +89,8 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
                 "database": str(database) if database else None, "stored_cutoffs": holder.source.cutoffs(),
                 "limits": Limits(max_symbols=settings.max_symbols, max_days=settings.max_days,
                                  max_body_bytes=settings.max_body_bytes,
-                                 max_concurrent_predictions=settings.max_concurrent_predictions),
+                                 max_concurrent_predictions=settings.max_concurrent_predictions,
+                                 frame_cache_entries=settings.frame_cache_entries),
                 "auth": settings.token is not None}
 
     @app.post("/predict", response_model=PredictResponse, dependencies=guarded, responses=ERRORS,
@@ -98,7 +102,7 @@ def build_app(source, settings: ServeSettings, database: Path | None = None) -> 
         model = holder.current  # taken once: a reload meanwhile does not change this request's model
         with slots:  # more predictions at once than cores only add memory and latency: the rest queue
             t0 = time.perf_counter()
-            result, in_sample, warnings = run_prediction(model, request, database, settings)
+            result, in_sample, warnings = run_prediction(model, request, database, settings, frames)
             metrics.predict.observe(time.perf_counter() - t0)
         metrics.predicted_rows.inc(len(result.frame))
         return {"model": model.describe(), "rows": len(result.frame), "data_version": result.data_version,

@@ -114,14 +114,16 @@ def write_bars_database(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def run_prediction(model, request: PredictRequest, database: Path | None, settings: ServeSettings):
-    """``(AgentResult, in_sample, warnings)`` for ``request`` on ``model`` (a `LoadedModel`)."""
+def run_prediction(model, request: PredictRequest, database: Path | None, settings: ServeSettings,
+                   frames=None):
+    """``(AgentResult, in_sample, warnings)`` for ``request`` on ``model`` (a `LoadedModel`);
+    ``frames`` (a `WindowFrames`) serves database requests from the universe's shared read."""
     symbols = check_request(request, settings)
     if request.bars is None:
         if database is None:
             raise RequestError("body.bars", "this server has no database (--db); send the bars to predict from")
         _check_against(database_facts(database), symbols, request, "the database")
-        return _predict(model, database, request, symbols, "the database")
+        return _predict(model, database, request, symbols, "the database", frames)
     try:
         frame = bars_frame(request.bars)
     except DataValidationError as exc:
@@ -136,13 +138,21 @@ def run_prediction(model, request: PredictRequest, database: Path | None, settin
             raise RequestError("body.bars", text.split(": ", 1)[1] if ": " in text else text) from exc
 
 
-def _predict(model, path: Path, request: PredictRequest, symbols, what: str):
+def _predict(model, path: Path, request: PredictRequest, symbols, what: str, frames=None):
     from plusultra_core.lineage import train_range
 
     agent = model.agent
     end = request.end or request.date
     try:
-        result = agent.predict(path, str(request.date), str(end), symbols=symbols)
+        if frames is not None and frames.entries:
+            frame, version = frames.get(model, path, request.date, end)
+            if symbols is not None:
+                frame = frame[frame["symbol"].isin(symbols)]
+            result = agent.predict_window_frame(frame, str(request.date), str(end), version)
+        else:
+            result = agent.predict(path, str(request.date), str(end), symbols=symbols)
+    except OSError as exc:
+        raise RequestError("database", f"the server's database is unavailable ({exc.strerror})", status=503) from exc
     except DataValidationError as exc:
         field = "body.bars" if what == "the bars" else "database"
         raise RequestError(field, f"{what} fail validation: {exc}", status=422 if what == "the bars" else 503) from exc

@@ -105,6 +105,7 @@ class Limits(BaseModel):
     max_days: int
     max_body_bytes: int
     max_concurrent_predictions: int
+    frame_cache_entries: int
 
 
 class ConfigResponse(BaseModel):

@@ -30,12 +30,16 @@ class ServeSettings:
     max_days: int = 366                # calendar days between date and end
     max_body_bytes: int = 8 << 20      # request bodies (caller-supplied bars are the big ones)
     max_concurrent_predictions: int = 4  # predictions computed at once; more requests queue
+    frame_cache_entries: int = 4       # decision ranges whose universe window frame is kept (0: off)
 
     def __post_init__(self):
         for name in ("max_symbols", "max_days", "max_body_bytes", "max_concurrent_predictions"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.frame_cache_entries, bool) or not isinstance(self.frame_cache_entries, int) \
+                or self.frame_cache_entries < 0:
+            raise ConfigError(f"frame_cache_entries must be an integer >= 0, got {self.frame_cache_entries!r}")
         if not (isinstance(self.port, int) and 0 <= self.port <= 65535):
             raise ConfigError(f"--port must be in 0..65535, got {self.port!r}")
         if self.token is not None and not self.token.strip():

@@ -208,3 +208,52 @@ def test_reload_of_a_single_checkpoint_rereads_its_file(tiny_checkpoint, small_s
             after = client.post("/predict", json={"date": DAY}).json()
             assert after["model"]["checkpoint_id"] == reloaded["model"]["checkpoint_id"]
             assert after["frame"]["position"] != before["frame"]["position"]
+
+
+@pytest.mark.parametrize("symbols", [["S0000"], ["S0002", "S0004"], None])
+def test_the_shared_universe_read_answers_what_the_agent_answers(server, tiny_checkpoint, small_synth_db_path,
+                                                                symbols):
+    """A subset predicted from the universe's window frame (the server's shared read) equals the
+    agent's own prediction of that subset, row for row, risk included."""
+    from plusultra_core.inference.agent import MarketNNPlusUltraAgent
+
+    body = {"date": "2002-03-04", "end": "2002-03-08", **({"symbols": symbols} if symbols else {})}
+    for _ in range(2):  # a miss, then a hit of the same range
+        served = server.post("/predict", json=body).raise_for_status().json()
+        direct = MarketNNPlusUltraAgent.from_checkpoint(tiny_checkpoint).predict(
+            small_synth_db_path, body["date"], body["end"], symbols=symbols)
+        a = pd.DataFrame(served["frame"])
+        b = direct.frame.assign(timestamp=direct.frame["timestamp"].dt.strftime("%Y-%m-%d"))
+        assert len(a) == len(b) == 5 * (len(symbols) if symbols else 6)
+        assert list(a.columns) == list(b.columns) and a["symbol"].tolist() == b["symbol"].tolist()
+        for col in ("p_sell", "p_hold", "p_buy", "position", "expected_return", "weight",
+                    "predicted_volatility", "risk_contribution"):
+            np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-12, atol=0, err_msg=col)
+        assert a["timestamp"].tolist() == b["timestamp"].tolist()
+        for day, risk in direct.risk.items():
+            for key, value in risk.items():
+                got = served["risk"][day][key]
+                if isinstance(value, float):
+                    assert (got is None and value != value) or got == pytest.approx(value, rel=1e-12), (day, key)
+                else:
+                    assert got == value, (day, key)
+        if symbols is None:  # the universe's rows are exactly what the agent read
+            assert served["data_version"] == direct.data_version
+
+
+def test_a_new_candle_is_seen_at_once(tiny_checkpoint, small_synth_db_path, copy_db, running):
+    """The shared read is keyed by the database file's state: an appended day is predicted, not a
+    stale cached range."""
+    from plusultra_core.data.demo_db import append_trading_day
+
+    db = copy_db(small_synth_db_path)
+    with running(CheckpointSource(tiny_checkpoint), database=db) as (url, _):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            before = client.post("/predict", json={"date": "2002-04-18", "end": "2002-04-22"}).json()
+            assert before["rows"] == 12 and sorted(before["risk"]) == ["2002-04-18", "2002-04-19"]
+            assert client.post("/predict", json={"date": "2002-04-22"}).json()["field"] == "body.date"
+            day = append_trading_day(db)
+            assert str(day.date()) == "2002-04-22"
+            after = client.post("/predict", json={"date": "2002-04-18", "end": "2002-04-22"}).json()
+            assert after["rows"] == 18 and sorted(after["risk"]) == ["2002-04-18", "2002-04-19", "2002-04-22"]
+            assert after["data_version"] != before["data_version"]

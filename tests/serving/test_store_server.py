@@ -86,7 +86,8 @@ def test_health_config_and_metrics_describe_the_served_model(served_store, runni
             assert config["stored_cutoffs"] == [CUTOFF] and config["context_length"] == 64
             assert config["history_rows"] >= config["context_length"] and len(config["feature_names"]) > 5
             assert config["limits"] == {"max_symbols": 1000, "max_days": 366, "max_body_bytes": 8 << 20,
-                                        "max_concurrent_predictions": 4} and config["auth"] is False
+                                        "max_concurrent_predictions": 4, "frame_cache_entries": 4}
+            assert config["auth"] is False
             client.post("/predict", json={"date": STORED_DAYS[0]}).raise_for_status()
             client.post("/predict", json={"date": "2018-02-30"})
             text = client.get("/metrics").text
