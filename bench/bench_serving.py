@@ -7,8 +7,11 @@ features, untrained weights). The server is ``python -m plusultra_pipeline.cli s
 requests run first.
 
 Measured, from one HTTP client (httpx, keep-alive) in this process:
-- *1 symbol*: ``requests_1`` sequential one-symbol predictions for the database's last day
-  (symbols round-robin), then the same with ``clients`` concurrent clients;
+- *1 symbol, a new day each*: nine one-symbol predictions, each for a day not asked before (each
+  a miss of the server's shared universe read, `serving.frames`);
+- *1 symbol, same day*: ``requests_1`` sequential one-symbol predictions for the database's last
+  day (symbols round-robin: after the first, hits of the shared read), then the same with
+  ``clients`` concurrent clients;
 - *all symbols*: ``requests_all`` sequential predictions of every symbol for the last day.
 Each row: requests/s, p50 and p99 latency (client side: HTTP, JSON, read, features, forward,
 risk). Beside it, the model forward time per request in the same run, read from the server's own
@@ -80,7 +83,8 @@ def _timed(url: str, bodies: list[dict], clients: int) -> dict:
     ms = np.asarray(latencies) * 1e3
     p50, p99 = np.percentile(ms, [50, 99])
     return {"requests": len(ms), "clients": clients, "requests_per_s": round(len(ms) / wall, 2),
-            "p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1), "p50_s": float(p50) / 1e3}
+            "p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1), "max_ms": round(float(ms.max()), 1),
+            "p50_s": float(p50) / 1e3}
 
 
 def _wait(url: str, proc, timeout: float = 180) -> None:
@@ -129,9 +133,14 @@ def run(n_symbols: int = 500, n_days: int = 700, requests_1: int = 60, requests_
                     names = ds.symbols()
                 one = [{"date": day, "symbols": [names[i % len(names)]]} for i in range(requests_1)]
                 every = [{"date": day} for _ in range(requests_all)]
-                _timed(url, one[:3] + every[:1], 1)  # warm-up
+                # one symbol on a day nobody asked about yet (the shared read's miss), then warm-up
+                days = [str(d.date()) for d in pd.bdate_range("2000-01-03", periods=n_days)[-12:-2]]
+                cold = [{"date": d, "symbols": [names[i]]} for i, d in enumerate(days)]
+                _timed(url, [{"date": days[0], "symbols": [names[0]]}], 1)
                 rows = []
-                for label, bodies, n_clients in (("1 symbol", one, 1), (f"1 symbol, {clients} clients", one, clients),
+                for label, bodies, n_clients in (("1 symbol, a new day each", cold[1:], 1),
+                                                 ("1 symbol, same day", one, 1),
+                                                 (f"1 symbol, same day, {clients} clients", one, clients),
                                                  (f"all {n_symbols} symbols", every, 1)):
                     s0, c0 = _forward(admin)
                     stats = _timed(url, bodies, n_clients)

@@ -127,7 +127,9 @@ class ConfigResponse(BaseModel):
 class PredictResponse(BaseModel):
     model: ModelInfo
     rows: int
-    data_version: str = Field(description="Content hash of the bars the prediction read.")
+    data_version: str = Field(description="Content hash of the bars read: the universe's bars over the "
+                              "range's padded history (the shared read), or the subset's with --frame-cache 0, "
+                              "or the bars sent.")
     in_sample: bool = Field(description="Some decision day is inside the checkpoint's training range.")
     warnings: list[str]
     frame: dict[str, list[Cell]] = Field(description="Column -> values, one per symbol × decision day.")
