@@ -63,6 +63,9 @@ STAGES: dict[str, Stage] = {
     # one day for every symbol of a 700-day history (context 128 + a 200-day feature lookback)
     "inference": Stage("bench.bench_inference", {"n_symbols": 500, "n_days": 700},
                        {"n_symbols": 50, "n_days": 700}),
+    # `plusultra serve` over HTTP: one-symbol and all-symbol days, beside the server's forward time
+    "serving": Stage("bench.bench_serving", {"n_symbols": 500, "n_days": 700},
+                     {"n_symbols": 50, "n_days": 700, "requests_1": 20, "requests_all": 3}),
     "incremental": Stage("bench.bench_incremental", {**REFERENCE},
                          {"n_symbols": 30, "n_days": 600, "seed": 0, "instances": ["ephemeral"],
                           "profile": False}, uses_database=True),

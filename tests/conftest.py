@@ -4,6 +4,8 @@
 ``small_synth_db_path`` a synthetic database, 6 symbols x 600 business days, seed 7.
 ``copy_db``             ``copy_db(path) -> Path``: a private copy in the test's ``tmp_path`` for
                         tests that mutate a database (the session files must stay pristine).
+``tiny_checkpoint``     a tiny supervised checkpoint (policy head, OHLCV features) trained on
+                        ``small_synth_db_path``, once per session.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ def small_synth_db_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("synth_db") / "synth.sqlite"
     build_synthetic_database(path, **SMALL_SYNTH)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, small_synth_db_path) -> Path:
+    from tests.core.inference.conftest import train_tiny
+
+    return train_tiny(tmp_path_factory.mktemp("ckpt_policy"), small_synth_db_path).path
 
 
 @pytest.fixture

@@ -198,18 +198,37 @@ class MarketNNPlusUltraAgent:
         frame means no symbol had a complete valid window in the range.
         """
         from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
-        from plusultra_core.inference.predict import predict_frame
-        from plusultra_core.inference.risk import risk_analytics
 
-        start_ts = _day(start, "start")
-        end_ts = _day(end, "end") if end is not None else start_ts
-        if end_ts < start_ts:
-            raise ConfigError(f"end {end_ts.date()} is before start {start_ts.date()}")
+        start_ts, end_ts = self.decision_range(start, end)
         symbols = [symbols] if isinstance(symbols, str) else (list(symbols) if symbols is not None else None)
         with SQLiteMarketDataset(db_path) as dataset:
             panel, frame = self._read(dataset, start_ts, end_ts, symbols)
         version = data_version(panel)
         del panel
+        return self.predict_window_frame(frame, start_ts, end_ts, version)
+
+    def decision_range(self, start, end=None) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(start, end)`` as timestamps (``end`` defaults to ``start``); `ConfigError` if reversed."""
+        start_ts = _day(start, "start")
+        end_ts = _day(end, "end") if end is not None else start_ts
+        if end_ts < start_ts:
+            raise ConfigError(f"end {end_ts.date()} is before start {start_ts.date()}")
+        return start_ts, end_ts
+
+    def read_window_frame(self, dataset, start, end, symbols=None) -> tuple[pd.DataFrame, str]:
+        """``(window frame, data version of the rows read)``: what `predict` reads, kept for reuse
+        (a service predicting several subsets of one day reads the universe once)."""
+        panel, frame = self._read(dataset, start, end, symbols)
+        return frame, data_version(panel)
+
+    def predict_window_frame(self, frame: pd.DataFrame, start, end, version: str) -> AgentResult:
+        """`predict` after the read: predictions for the decision times in ``[start, end]`` of the
+        symbols in ``frame`` (a window frame from `read_window_frame` or `window_frame`, possibly
+        restricted to some symbols), then the risk analytics of each decision day over them."""
+        from plusultra_core.inference.predict import predict_frame
+        from plusultra_core.inference.risk import risk_analytics
+
+        start_ts, end_ts = self.decision_range(start, end)
         preds = predict_frame(self.module, frame, self.feature_names, context_length=self.context_length,
                               start=start_ts, end=end_ts, batch_size=self.batch_size, zscore=self.zscore)
         # [days, symbols] wide returns once; each day's risk reads only rows up to that day

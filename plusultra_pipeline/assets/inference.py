@@ -26,8 +26,9 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from plusultra_pipeline.code_versions import INFERENCE_CODE_VERSION
 from plusultra_pipeline.constants import INFERENCE_FRAMES, INFERENCE_GROUP, SUPERVISED_CHECKPOINT, WINDOW_TENSORS
+from plusultra_pipeline.cutoff_models import load_cutoff_model
 from plusultra_pipeline.events import frame_version, partition_check, partition_materialization
-from plusultra_pipeline.layout import checkpoint_paths, cutoff_dir, is_complete
+from plusultra_pipeline.layout import checkpoint_paths, is_complete
 from plusultra_pipeline.partitions import serving_cutoff_mapping
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
@@ -97,7 +98,6 @@ def build_inference_assets(settings: PipelineSettings, days_def, cutoffs_def):
                                     description="Every position is finite and within [-1, 1].")],
     )
     def inference_frames(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
-        from plusultra_core.inference.agent import MarketNNPlusUltraAgent
         from plusultra_core.inference.export import export_predictions
 
         days = [pd.Timestamp(k) for k in context.partition_keys]
@@ -110,8 +110,8 @@ def build_inference_assets(settings: PipelineSettings, days_def, cutoffs_def):
                                           f"whose supervised checkpoints are incomplete: materialise "
                                           f"supervised_checkpoint[{cutoff}] first")
             pointer, checkpoint_version = checkpoint_event(context.instance, cutoff)
-            label = cutoff_dir(settings.store_path, "supervised", cutoff) if len(paths) > 1 else paths[0]
-            agent = MarketNNPlusUltraAgent.from_checkpoints(paths, label=label)
+            served = load_cutoff_model(settings.store_path, cutoff, seeds)
+            agent, label = served.agent, served.label
             result = agent.predict(market_db.path, start=min(group), end=max(group))
             frame = result.frame
             by_day = dict(tuple(frame.groupby(pd.to_datetime(frame["timestamp"]).dt.normalize()))) if len(frame) else {}

@@ -1,5 +1,6 @@
-"""One tiny supervised checkpoint per test session (policy head), trained on the small synthetic
-database (the one-thread-per-test fixture lives in tests/conftest.py)."""
+"""How the session's tiny supervised checkpoint is trained (`train_tiny`; the ``tiny_checkpoint``
+fixture itself is in tests/conftest.py, shared with the serving and container tests), and a
+quantile-head variant of it."""
 
 from __future__ import annotations
 
@@ -28,12 +29,6 @@ def train_tiny(out_dir, db_path, head: str = "policy"):
         return run_training(load_config(TrainConfig, raw))
     finally:
         torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, small_synth_db_path):
-    """Path of a tiny supervised (policy head) checkpoint trained on ``small_synth_db_path``."""
-    return train_tiny(tmp_path_factory.mktemp("ckpt_policy"), small_synth_db_path).path
 
 
 @pytest.fixture(scope="session")
