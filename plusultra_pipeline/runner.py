@@ -28,9 +28,11 @@ class HistoryRunReport:
 
 
 def project_instance(home: str | Path | None = None) -> DagsterInstance:
-    """The persistent instance in ``$DAGSTER_HOME`` (default ``<PLUSULTRA_HOME>/dagster_home``)."""
+    """The persistent instance in ``$DAGSTER_HOME`` (default ``<PLUSULTRA_HOME>/dagster_home``):
+    SQLite storage unless its ``dagster.yaml`` says otherwise (e.g. ``deploy/dagster.yaml``)."""
     home = home or os.environ.get("DAGSTER_HOME") or Path(os.environ.get("PLUSULTRA_HOME", ".plusultra")) / "dagster_home"
     from plusultra_core.atomic import write_file
+    from plusultra_pipeline.deployment import check_instance_env
     from plusultra_pipeline.run_lock import instance_init_lock
 
     home = Path(home).resolve()
@@ -41,6 +43,7 @@ def project_instance(home: str | Path | None = None) -> DagsterInstance:
         config = home / "dagster.yaml"
         if not config.exists():  # default SQLite storage; telemetry off (these machines have no network)
             write_file(config, "telemetry:\n  enabled: false\n")
+        check_instance_env(config)  # e.g. deploy/dagster.yaml copied here: every DAGSTER_PG_* var set
         instance = DagsterInstance.get()
         instance.get_runs(limit=1)
         instance.get_asset_keys()
