@@ -146,11 +146,25 @@ def cli_tags() -> dict[str, str]:
 
 
 def materialize_history(instance: DagsterInstance, defs, settings: PipelineSettings,
-                        lookback_periods: int, on_plan=None) -> HistoryRunReport:
-    """Execute the missing or stale part of the history graph as single runs; raise if a run fails."""
+                        lookback_periods: int, on_plan=None, processes: int = 1) -> HistoryRunReport:
+    """Execute the missing or stale part of the history graph as single runs; raise if a run fails.
+
+    ``processes`` > 1: each run's shards are cut into that many slices run at the same time, each
+    run's step in its own process (Dagster's multiprocess executor, `plusultra_pipeline.parallel`);
+    the stored partitions and their data versions are the in-process run's.
+    """
     stale, plans = plan_history(instance, defs, settings, lookback_periods)
     report = HistoryRunReport(plans=plans, stale=stale)
-    report.run_ids = run_history_plans(instance, defs, plans, on_plan)
+    if processes > 1:
+        from plusultra_pipeline.assets.features import feature_pipeline
+        from plusultra_pipeline.parallel import run_history_plans_in_processes
+
+        report.run_ids = run_history_plans_in_processes(
+            instance, settings, plans, list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS)), processes,
+            cross_sectional=bool(feature_pipeline(settings).cross_sectional), run_config=log_config(),
+            tags=cli_tags(), on_plan=on_plan)
+    else:
+        report.run_ids = run_history_plans(instance, defs, plans, on_plan)
     return report
 
 

@@ -187,3 +187,40 @@ def test_cli_on_the_postgres_instance(postgres, tmp_path, demo_db_path):
     # the dry run observed the database: its observation runs are in this server's run storage
     jobs = {name for (name,) in rows(postgres, "SELECT DISTINCT pipeline_name FROM runs")}
     assert "observe_market_db_job" in jobs
+
+
+def test_executor_and_gpu_tags_come_from_the_environment():
+    from dagster import multi_or_in_process_executor
+
+    from plusultra_pipeline.executors import executor_from_env, training_op_tags
+
+    assert executor_from_env({}) is multi_or_in_process_executor
+    for name, package in (("k8s", "dagster-k8s"), ("celery", "dagster-celery")):
+        try:
+            assert executor_from_env({"PLUSULTRA_EXECUTOR": name}).name in ("k8s", "celery")
+        except ConfigError as err:  # the optional integration is not installed here: named in one line
+            assert f"needs the {package} package" in str(err) and "\n" not in str(err)
+    with pytest.raises(ConfigError, match="is not an executor; choose one of default, k8s, celery"):
+        executor_from_env({"PLUSULTRA_EXECUTOR": "ray"})
+    assert training_op_tags({}) == {}
+    tags = training_op_tags({"PLUSULTRA_TRAINING_GPUS": "2"})
+    assert tags["dagster-k8s/config"]["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": 2}
+    with pytest.raises(ConfigError, match="whole number of GPUs"):
+        training_op_tags({"PLUSULTRA_TRAINING_GPUS": "one"})
+
+
+def test_deploy_files_state_the_same_queue_and_pinned_versions():
+    import yaml
+
+    instance = yaml.safe_load(INSTANCE_YAML.read_text())
+    helm = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
+    queue = helm["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert queue["tagConcurrencyLimits"] == instance["run_coordinator"]["config"]["tag_concurrency_limits"]
+    assert queue["maxConcurrentRuns"] == instance["run_coordinator"]["config"]["max_concurrent_runs"]
+    assert helm["runLauncher"]["type"] == "K8sRunLauncher"
+    celery = yaml.safe_load((ROOT / "deploy" / "celery.yaml").read_text())["execution"]["config"]
+    assert set(celery) <= {"broker", "backend", "include", "config_source", "retries"}
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for package in ("dagster-postgres", "dagster-k8s", "dagster-celery"):
+        assert f'"{package}==0.29.27"' in pyproject, package  # the integration release of dagster 1.13.27
+    assert '"dagster==1.13.27"' in pyproject

@@ -115,3 +115,12 @@ def test_global_batch_must_split_evenly():
     with pytest.raises(ConfigError, match=r"blocks_per_batch \(6\) is the global batch .* 4 training processes"):
         blocks_per_rank(cfg.data, 4)
     assert blocks_per_rank(cfg.data, 3) == 2 and blocks_per_rank(cfg.data, 1) == 6
+
+
+def test_gpu_and_ddp_override_files_load():
+    root = Path(__file__).resolve().parents[3] / "configs"
+    gpu = load_config(TrainConfig, root / "train_gpu.yaml")
+    assert (gpu.trainer.accelerator, gpu.trainer.precision, gpu.trainer.strategy) == ("gpu", "bf16-mixed", "auto")
+    ddp = load_config(TrainConfig, root / "train_ddp.yaml")
+    assert (ddp.trainer.devices, ddp.trainer.strategy, ddp.trainer.precision) == (4, "ddp", "bf16-mixed")
+    assert blocks_per_rank(ddp.data, 4) == 2
