@@ -60,7 +60,7 @@ def both(tmp_path_factory, small_synth_db_path):
             out[mode] = {"seconds": seconds, "report": report,
                          "content": {a: content(store, a) for a in HISTORY},
                          "versions": {a: data_versions(instance, a) for a in HISTORY},
-                         "pids": {e.pid for run_id in report.run_ids
+                         "pids": {e.dagster_event.pid for run_id in report.run_ids
                                   for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)},
                          "runs": list(instance.get_runs())}
     print(f"\nhistory of {len(out['in_process']['content']['validated_bars'])} partitions: in-process "
