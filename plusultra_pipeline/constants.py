@@ -15,6 +15,10 @@ SYMBOLS_PARTITIONS = "symbols"  # name of the dynamic partitions set filled from
 CODE_LOCATION = "plusultra"
 REPOSITORY_LABEL = f"__repository__@{CODE_LOCATION}"
 
+# Tag on every job's runs naming its stage; deploy/dagster.yaml's run queue limits concurrent runs
+# per stage by it (training runs are heavy, history runs rewrite shared store partitions).
+RUN_STAGE_TAG = "plusultra/stage"
+
 MARKET_DB = "market_db"
 STORE = "store"
 

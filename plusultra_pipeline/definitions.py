@@ -17,6 +17,7 @@ from plusultra_pipeline.assets.training_set import build_training_set_asset
 from plusultra_pipeline.calendar import DataCalendar
 from plusultra_pipeline.code_versions import history_code_version
 from plusultra_pipeline.console_log import console_logger
+from plusultra_pipeline.executors import executor_from_env
 from plusultra_pipeline.jobs import build_jobs
 from plusultra_pipeline.partitions import cutoff_partitions, history_partitions, trading_day_partitions
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
@@ -46,6 +47,7 @@ def build_definitions(settings: PipelineSettings | None = None, calendar: DataCa
                 build_inference_assets(settings, days, cutoffs)],
         jobs=list(jobs.values()),
         loggers={"console": console_logger},  # one line per event on the terminal
+        executor=executor_from_env(),
         schedules=build_schedules(settings, jobs, cutoffs, days),
         sensors=build_sensors(settings, jobs, lookback, days, history.get_partitions_def_for_dimension("period")),
         resources={

@@ -137,3 +137,28 @@ def _boxes(assets, refs, shard_order, period_order) -> list[RunPlan]:
 def materialized_refs(store, asset: str = FEATURE_PANEL) -> set[PartitionRef]:
     """Partitions of ``asset`` present in the store."""
     return {PartitionRef(p["shard"], p["period"]) for p in store.list_partitions(asset)}
+
+
+def parallel_waves(plans: list[RunPlan], shard_order: list[str], processes: int,
+                   cross_sectional: bool = False) -> list[list[RunPlan]]:
+    """``plans`` as waves of runs that may execute at the same time, the waves in order.
+
+    Each plan's shard block is cut into up to ``processes`` contiguous slices over the same
+    periods: a slice's lookback reads only its own shards' earlier periods, built by an earlier
+    wave or earlier inside its own run. With ``cross_sectional`` features a slice's features read
+    every shard's bars of the period, so a plan that builds bars and features becomes a bars wave
+    followed by a features wave.
+    """
+    pos = {s: i for i, s in enumerate(shard_order)}
+    waves = []
+    for plan in plans:
+        first, last = pos[plan.shard_range[0]], pos[plan.shard_range[1]]
+        block = shard_order[first:last + 1]
+        n = max(1, min(processes, len(block)))
+        cuts = [block[i * len(block) // n:(i + 1) * len(block) // n] for i in range(n)]
+        phases = [plan.assets]
+        if cross_sectional and VALIDATED_BARS in plan.assets and len(plan.assets) > 1:
+            phases = [(VALIDATED_BARS,), tuple(a for a in plan.assets if a != VALIDATED_BARS)]
+        for assets in phases:
+            waves.append([RunPlan(assets, plan.period_range, (cut[0], cut[-1])) for cut in cuts])
+    return waves

@@ -1,5 +1,12 @@
 """Asset jobs: history over symbol × period ranges, training and evaluation per cutoff, the
-leaderboard, and inference per trading day."""
+leaderboard, and inference per trading day.
+
+Each job's runs carry ``RUN_STAGE_TAG`` (``history``, ``training``, ...): the run queue of
+deploy/dagster.yaml limits concurrency per stage by it. The executor is not fixed here: jobs take
+the `Definitions` executor (`plusultra_pipeline.executors`, chosen by ``$PLUSULTRA_EXECUTOR``),
+whose default, Dagster's ``multi_or_in_process_executor``, is switched per run by run config
+(``execution: {config: {multiprocess: {max_concurrent: 4}}}`` or ``{in_process: {}}``).
+"""
 
 from dagster import AssetSelection, define_asset_job
 
@@ -10,6 +17,7 @@ from plusultra_pipeline.constants import (
     LEADERBOARD,
     MARKET_DB,
     PRETRAINED_CHECKPOINT,
+    RUN_STAGE_TAG,
     SUPERVISED_CHECKPOINT,
     TRAINING_SET,
     VALIDATED_BARS,
@@ -20,27 +28,32 @@ HISTORY_ASSETS = (VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS)
 TRAINING_ASSETS = (PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT)
 
 
+def _job(name: str, stage: str, selection, description: str):
+    return define_asset_job(name, selection=selection, description=description, tags={RUN_STAGE_TAG: stage})
+
+
 def build_jobs() -> dict:
+    """Every job by name, each tagged with its stage."""
     return {
-        "observe_market_db_job": define_asset_job(
-            "observe_market_db_job", selection=AssetSelection.assets(MARKET_DB),
-            description="Observe the SQLite file: record the fingerprint of every changed shard × period."),
-        "history_job": define_asset_job(
-            "history_job", selection=AssetSelection.assets(*HISTORY_ASSETS),
-            description="Validated bars -> feature panel -> window tensors over a symbol × period range, as one run."),
-        "training_set_job": define_asset_job(
-            "training_set_job", selection=AssetSelection.assets(TRAINING_SET),
-            description="Refresh every cutoff's training-set manifest (reads sidecars only, no rows)."),
-        "training_job": define_asset_job(
-            "training_job", selection=AssetSelection.assets(*TRAINING_ASSETS),
-            description="Pretrained then supervised checkpoint of one training cutoff."),
-        "evaluation_job": define_asset_job(
-            "evaluation_job", selection=AssetSelection.assets(EVALUATION_REPORT),
-            description="Out-of-sample report of one cutoff's fold (run once its period has ended)."),
-        "leaderboard_job": define_asset_job(
-            "leaderboard_job", selection=AssetSelection.assets(LEADERBOARD),
-            description="One out-of-sample track record per model and baseline over all evaluated folds."),
-        "inference_job": define_asset_job(
-            "inference_job", selection=AssetSelection.assets(INFERENCE_FRAMES),
-            description="Inference frames for a range of trading days, as one run."),
+        "observe_market_db_job": _job(
+            "observe_market_db_job", "observe", AssetSelection.assets(MARKET_DB),
+            "Observe the SQLite file: record the fingerprint of every changed shard × period."),
+        "history_job": _job(
+            "history_job", "history", AssetSelection.assets(*HISTORY_ASSETS),
+            "Validated bars -> feature panel -> window tensors over a symbol × period range, as one run."),
+        "training_set_job": _job(
+            "training_set_job", "training_set", AssetSelection.assets(TRAINING_SET),
+            "Refresh every cutoff's training-set manifest (reads sidecars only, no rows)."),
+        "training_job": _job(
+            "training_job", "training", AssetSelection.assets(*TRAINING_ASSETS),
+            "Pretrained then supervised checkpoint of one training cutoff."),
+        "evaluation_job": _job(
+            "evaluation_job", "evaluation", AssetSelection.assets(EVALUATION_REPORT),
+            "Out-of-sample report of one cutoff's fold (run once its period has ended)."),
+        "leaderboard_job": _job(
+            "leaderboard_job", "evaluation", AssetSelection.assets(LEADERBOARD),
+            "One out-of-sample track record per model and baseline over all evaluated folds."),
+        "inference_job": _job(
+            "inference_job", "inference", AssetSelection.assets(INFERENCE_FRAMES),
+            "Inference frames for a range of trading days, as one run."),
     }

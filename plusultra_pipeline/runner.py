@@ -28,9 +28,11 @@ class HistoryRunReport:
 
 
 def project_instance(home: str | Path | None = None) -> DagsterInstance:
-    """The persistent instance in ``$DAGSTER_HOME`` (default ``<PLUSULTRA_HOME>/dagster_home``)."""
+    """The persistent instance in ``$DAGSTER_HOME`` (default ``<PLUSULTRA_HOME>/dagster_home``):
+    SQLite storage unless its ``dagster.yaml`` says otherwise (e.g. ``deploy/dagster.yaml``)."""
     home = home or os.environ.get("DAGSTER_HOME") or Path(os.environ.get("PLUSULTRA_HOME", ".plusultra")) / "dagster_home"
     from plusultra_core.atomic import write_file
+    from plusultra_pipeline.deployment import check_instance_env
     from plusultra_pipeline.run_lock import instance_init_lock
 
     home = Path(home).resolve()
@@ -41,6 +43,7 @@ def project_instance(home: str | Path | None = None) -> DagsterInstance:
         config = home / "dagster.yaml"
         if not config.exists():  # default SQLite storage; telemetry off (these machines have no network)
             write_file(config, "telemetry:\n  enabled: false\n")
+        check_instance_env(config)  # e.g. deploy/dagster.yaml copied here: every DAGSTER_PG_* var set
         instance = DagsterInstance.get()
         instance.get_runs(limit=1)
         instance.get_asset_keys()
@@ -143,11 +146,25 @@ def cli_tags() -> dict[str, str]:
 
 
 def materialize_history(instance: DagsterInstance, defs, settings: PipelineSettings,
-                        lookback_periods: int, on_plan=None) -> HistoryRunReport:
-    """Execute the missing or stale part of the history graph as single runs; raise if a run fails."""
+                        lookback_periods: int, on_plan=None, processes: int = 1) -> HistoryRunReport:
+    """Execute the missing or stale part of the history graph as single runs; raise if a run fails.
+
+    ``processes`` > 1: each run's shards are cut into that many slices run at the same time, each
+    run's step in its own process (Dagster's multiprocess executor, `plusultra_pipeline.parallel`);
+    the stored partitions and their data versions are the in-process run's.
+    """
     stale, plans = plan_history(instance, defs, settings, lookback_periods)
     report = HistoryRunReport(plans=plans, stale=stale)
-    report.run_ids = run_history_plans(instance, defs, plans, on_plan)
+    if processes > 1:
+        from plusultra_pipeline.assets.features import feature_pipeline
+        from plusultra_pipeline.parallel import run_history_plans_in_processes
+
+        report.run_ids = run_history_plans_in_processes(
+            instance, settings, plans, list(instance.get_dynamic_partitions(SYMBOLS_PARTITIONS)), processes,
+            cross_sectional=bool(feature_pipeline(settings).cross_sectional), run_config=log_config(),
+            tags=cli_tags(), on_plan=on_plan)
+    else:
+        report.run_ids = run_history_plans(instance, defs, plans, on_plan)
     return report
 
 

@@ -115,7 +115,15 @@ def stage_config(kind: str, settings, run: RunOverrides = RunOverrides(), fold: 
     if fold is not None:
         raw.setdefault("data", {}).update(train_end=fold.fit_end, val_end=None,
                                           feature_names=list(fold.feature_names), feature_tags=None)
-    return from_dict(cls, raw, str(path))
+    cfg = from_dict(cls, raw, str(path))
+    if fold is not None and cfg.trainer.strategy != "auto":
+        # Lightning's DDP launcher re-runs sys.argv per extra device, and under torchrun every rank
+        # would execute the whole Dagster step: a graph step trains in its one process
+        raise ConfigError(f"{path}: trainer.strategy {cfg.trainer.strategy} (devices {cfg.trainer.devices!r} x "
+                          f"{cfg.trainer.num_nodes} node(s)) is for plusultra train; a graph step trains in one "
+                          "process: scale the graph out by running cutoffs and seeds in parallel steps "
+                          "(README, Scaling out)")
+    return cfg
 
 
 def graph_configuration_hash(kind: str, settings) -> str:

@@ -18,6 +18,9 @@ from plusultra_core.heads import HeadConfig
 from plusultra_core.losses import LossConfig
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
+# "auto": one process. "ddp": one process per device (and node), gradients all-reduced (gloo on
+# CPU, NCCL on GPUs); launched by Lightning itself on one node or by torchrun across nodes.
+STRATEGIES = ("auto", "ddp")
 MASK_STRATEGIES = ("random", "span", "feature")
 
 
@@ -147,13 +150,20 @@ class OptimConfig:
 class TrainerConfig:
     """Lightning Trainer settings. ``bf16-mixed`` works on CPU but this machine has no native
     bf16, so fp32 (``32-true``) is the default. ``seed`` + ``deterministic`` make CPU runs
-    reproducible."""
+    reproducible.
+
+    ``devices`` × ``num_nodes`` processes train one model under ``strategy: ddp``; every rank
+    reads its own ``1/world`` of each global batch of ``data.blocks_per_batch`` blocks (see
+    `WindowDataModule`), so a config means the same optimisation on one process or many.
+    """
 
     max_epochs: int = 10
     max_steps: int = -1
     precision: str = "32-true"
     accelerator: str = "cpu"
-    devices: Any = 1
+    devices: Any = 1                 # processes per node (CPU) or GPUs: a count, -1/"auto", or GPU ids [0, 1]
+    strategy: str = "auto"
+    num_nodes: int = 1
     seed: int = 0
     deterministic: bool = True
     early_stopping_patience: int | None = 3
@@ -178,6 +188,28 @@ class TrainerConfig:
             raise ValueError(f"trainer.max_epochs must be >= 1, got {self.max_epochs!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"trainer.num_threads must be >= 1 or null, got {self.num_threads!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"trainer.strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
+            raise ValueError(f"trainer.num_nodes must be an integer >= 1, got {self.num_nodes!r}")
+        count = device_count(self.devices)
+        if self.strategy == "auto" and ((count is not None and count != 1) or self.num_nodes > 1):
+            raise ValueError(f"trainer.devices={self.devices!r} x trainer.num_nodes={self.num_nodes} is more than one "
+                             "process: set trainer.strategy: ddp")
+
+
+def device_count(devices: Any) -> int | None:
+    """Processes per node ``trainer.devices`` asks for (None: Lightning decides, for -1 / "auto")."""
+    if devices in (-1, "auto"):
+        return None
+    if isinstance(devices, bool):
+        raise ValueError(f"trainer.devices must be a count, -1, 'auto' or a list of GPU ids, got {devices!r}")
+    if isinstance(devices, int) and devices >= 1:
+        return devices
+    if isinstance(devices, (list, tuple)) and devices and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices) and len(set(devices)) == len(devices):
+        return len(devices)
+    raise ValueError(f"trainer.devices must be a count >= 1, -1, 'auto' or a list of distinct GPU ids, got {devices!r}")
 
 
 @dataclass

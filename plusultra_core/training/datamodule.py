@@ -9,6 +9,13 @@ loss is defined there too and the concatenated predictions form each symbol's Pn
 
 Batches are assembled by ``dataset.get_batch(indices)`` (one gather per batch, no per-sample
 collate) and returned as ``(x [B, T, F], y [B, H], group [B] int64, first_target_time [B] int64 ns)``.
+
+Under DDP (``world`` processes), ``data.blocks_per_batch`` is the global batch: every rank draws
+the same seeded sequence of global batches and keeps its own ``blocks_per_batch / world`` whole
+blocks of each (`RankShard`), so the all-reduced gradient is the gradient of the single-process
+batch and a config trains the same model on one process or many. Validation and test are not
+sharded: every rank scores the whole split (small next to training), so the metrics that pick the
+best checkpoint and stop early are the same numbers on every rank without a gather.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from plusultra_core.errors import ConfigError
 from plusultra_core.training.config import DataConfig
@@ -79,6 +86,36 @@ class _BatchView(Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         x, y = self.dataset.get_batch(idx)                                   # [B, T, F], [B, H]
         return x, y, torch.from_numpy(self.group[idx]), torch.from_numpy(self.time_ns[idx])
+
+
+def blocks_per_rank(cfg: DataConfig, world: int) -> int:
+    """Blocks of each rank's share of a global batch of ``cfg.blocks_per_batch`` blocks."""
+    if cfg.blocks_per_batch % world:
+        raise ConfigError(f"data.blocks_per_batch ({cfg.blocks_per_batch}) is the global batch and must divide "
+                          f"evenly over the {world} training processes (trainer.devices x trainer.num_nodes)")
+    return cfg.blocks_per_batch // world
+
+
+class RankShard(Sampler):
+    """Rank ``rank``'s slice of every global batch of ``sampler``: ``1/world`` of its blocks.
+
+    The sampler yields each batch as its blocks' indices, block after block, so an equal slice is
+    whole blocks (``blocks_per_batch`` divisible by ``world``, see `blocks_per_rank`).
+    """
+
+    def __init__(self, sampler: TimeContiguousBatchSampler, rank: int, world: int):
+        self.sampler, self.rank, self.world = sampler, rank, world
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        for batch in self.sampler:
+            share = len(batch) // self.world
+            yield batch[self.rank * share:(self.rank + 1) * share]
 
 
 class WindowDataModule(pl.LightningDataModule):
@@ -165,7 +202,18 @@ class WindowDataModule(pl.LightningDataModule):
                 f"training split has {len(self.splits['train'])} windows but no full batch of "
                 f"{self.cfg.blocks_per_batch} blocks x {self.cfg.block_length} consecutive windows; "
                 "lower data.block_length / data.blocks_per_batch")
+        rank, world = self._rank_and_world()
+        if world > 1:
+            blocks_per_rank(self.cfg, world)  # a clear error before any batch is cut
+            return self._loader(RankShard(sampler, rank, world))
         return self._loader(sampler)
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        """``(global rank, world size)`` of the attached Trainer; ``(0, 1)`` without one."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.eval_blocks("val"))

@@ -7,6 +7,11 @@ database (`SQLiteMarketDataset.load_panel` -> `FeaturePipeline.transform_panel` 
 monitored validation loss, re-validates them, scores the held-out test split, and writes
 ``pretrained.pt`` / ``supervised.pt`` with a JSON sidecar (see `checkpoints`). Extra Lightning
 ``callbacks`` (e.g. `epoch_metrics.EpochMetricsCallback`) let a caller watch the fit as it runs.
+
+Under ``trainer.strategy: ddp`` every rank runs all of this (fit, restore, validate, score: the
+collectives need every rank) and only rank 0 writes the checkpoint and its sidecar; the others
+return the same description unwritten (`_save_on_rank_zero`). Ranks on several nodes read the best
+Lightning checkpoint rank 0 wrote, so ``output_dir`` must be storage every node sees.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ import torch
 from plusultra_core.config import to_dict
 from plusultra_core.errors import CheckpointError, ConfigError
 from plusultra_core.training.checkpoints import (CheckpointInfo, feature_hash, read_sidecar,
-                                                 save_checkpoint)
+                                                 save_checkpoint, sidecar_path)
 from plusultra_core.training.config import DataConfig, PretrainConfig, TrainConfig, build_model_config
-from plusultra_core.training.datamodule import WindowDataModule
+from plusultra_core.training.datamodule import WindowDataModule, blocks_per_rank
 from plusultra_core.training.stream_metrics import stream_metrics
 from plusultra_core.training.trainer import build_trainer
 
@@ -80,6 +85,8 @@ def _restore_best(trainer, module) -> float | None:
     if path and os.path.isfile(path):
         blob = torch.load(path, map_location="cpu", weights_only=True)
         module.load_state_dict(blob["state_dict"])
+    trainer.strategy.barrier("best-weights-loaded")  # DDP: every rank has read the file before rank 0 deletes it
+    if path and os.path.isfile(path) and trainer.is_global_zero:
         os.unlink(path)  # the plain-state checkpoint written below replaces it
         try:
             os.rmdir(os.path.dirname(path))
@@ -113,6 +120,17 @@ def evaluate_split(module, dm: WindowDataModule, split: str = "test", *, cost_bp
     return stream_metrics(*(np.concatenate(c) for c in cols), cost_bps=cost_bps)
 
 
+def _save_on_rank_zero(trainer, path: Path, state, sidecar: dict) -> CheckpointInfo:
+    """`save_checkpoint` on rank 0 only; every rank returns once the files are written, the others
+    with the same (unwritten) description."""
+    info = save_checkpoint(path, state, sidecar) if trainer.is_global_zero else None
+    trainer.strategy.barrier("checkpoint-written")
+    if info is None:
+        info = CheckpointInfo(path=Path(path), sidecar_path=sidecar_path(path),
+                              metrics=dict(sidecar.get("metrics") or {}), sidecar=dict(sidecar))
+    return info
+
+
 def _sidecar(kind: str, cfg, model_cfg, names, frame, dm, metrics, parent=None, extra=None) -> dict:
     side = {
         "kind": kind, "architecture": cfg.model.architecture, "model_config": to_dict(model_cfg),
@@ -144,9 +162,9 @@ def run_pretraining(cfg: PretrainConfig, frame: pd.DataFrame | None = None, *,
     best = _restore_best(trainer, module)
     metrics = _validated_metrics(trainer, module, dm)
     metrics.update({"best_score": best, "epochs": trainer.current_epoch, "steps": trainer.global_step})
-    return save_checkpoint(out_dir / PRETRAINED_NAME, module.state_dict(),
-                           _sidecar("pretrain", cfg, model_cfg, names, frame, dm, metrics,
-                                    extra={"masking": to_dict(cfg.masking)}))
+    return _save_on_rank_zero(trainer, out_dir / PRETRAINED_NAME, module.state_dict(),
+                              _sidecar("pretrain", cfg, model_cfg, names, frame, dm, metrics,
+                                       extra={"masking": to_dict(cfg.masking)}))
 
 
 def _check_parent_features(path: str, names: Sequence[str]) -> None:
@@ -178,7 +196,7 @@ def run_training(cfg: TrainConfig, frame: pd.DataFrame | None = None, *,
     dm = WindowDataModule.from_frame(frame, cfg.data, names, seed=cfg.trainer.seed)
     module = SupervisedTradingModule(model_cfg, cfg.model.architecture, len(names), cfg.data.horizon,
                                      cfg.head, cfg.loss, cfg.optim,
-                                     blocks_per_batch=cfg.data.blocks_per_batch,
+                                     blocks_per_batch=blocks_per_rank(cfg.data, trainer.world_size),
                                      aux_loss_weight=cfg.aux_loss_weight)
     if cfg.pretrained:
         module.load_encoder(cfg.pretrained)
@@ -188,7 +206,7 @@ def run_training(cfg: TrainConfig, frame: pd.DataFrame | None = None, *,
     metrics.update({f"test/{k}": v for k, v in
                     evaluate_split(module, dm, "test", cost_bps=cfg.loss.cost_bps).items()})
     metrics.update({"best_score": best, "epochs": trainer.current_epoch, "steps": trainer.global_step})
-    return save_checkpoint(out_dir / SUPERVISED_NAME, module.state_dict(),
-                           _sidecar("supervised", cfg, model_cfg, names, frame, dm, metrics,
-                                    parent=cfg.pretrained,
-                                    extra={"head_config": to_dict(cfg.head), "loss_config": to_dict(cfg.loss)}))
+    return _save_on_rank_zero(trainer, out_dir / SUPERVISED_NAME, module.state_dict(),
+                              _sidecar("supervised", cfg, model_cfg, names, frame, dm, metrics,
+                                       parent=cfg.pretrained,
+                                       extra={"head_config": to_dict(cfg.head), "loss_config": to_dict(cfg.loss)}))

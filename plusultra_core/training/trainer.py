@@ -4,6 +4,13 @@ Best-by-monitor checkpointing (weights only), early stopping, CSV logs (+ Tensor
 package is importable), a progress bar (Rich when available), gradient clipping, and the
 precision asked for. ``seed_everything`` + ``deterministic=True`` make seeded CPU runs repeat to
 the bit: same seed, same batches, same masks, same metrics.
+
+Several processes (``strategy: ddp``) train on shards of every global batch that
+`WindowDataModule` cuts itself; Lightning's own distributed sampler is off
+(``use_distributed_sampler=False``) because it would wrap the block sampler and reshuffle whole
+batches with its own seed, so a 2-process run would see other batches than a 1-process run of
+the same config. Checkpoints and logs are written by rank 0 only (Lightning's `ModelCheckpoint`
+and loggers; `runner` for the final checkpoint).
 """
 
 from __future__ import annotations
@@ -23,6 +30,17 @@ from plusultra_core.training.config import TrainerConfig
 def seed_all(seed: int) -> None:
     """Seed python, numpy and torch (and their worker processes)."""
     pl.seed_everything(seed, workers=True, verbose=False)
+
+
+def _strategy(cfg: TrainerConfig):
+    """Lightning's strategy for ``cfg.strategy``. DDP looks for unused parameters: a backbone's
+    outputs the supervised head never reads (its per-step features) and the experts a top-k MoE
+    router skipped in a batch get no gradient, and plain DDP would stop on them."""
+    if cfg.strategy == "ddp":
+        from pytorch_lightning.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=True)  # process group: gloo on CPU, NCCL on CUDA
+    return cfg.strategy
 
 
 def build_trainer(cfg: TrainerConfig, out_dir: str | Path, *, gradient_clip_val: float | None = None,
@@ -62,7 +80,8 @@ def build_trainer(cfg: TrainerConfig, out_dir: str | Path, *, gradient_clip_val:
     warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
     return pl.Trainer(
         max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, precision=cfg.precision,
-        accelerator=cfg.accelerator, devices=cfg.devices, deterministic=cfg.deterministic,
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=_strategy(cfg), num_nodes=cfg.num_nodes,
+        use_distributed_sampler=False, deterministic=cfg.deterministic,
         gradient_clip_val=gradient_clip_val or None, gradient_clip_algorithm="norm",
         callbacks=[*recipe, *callbacks], logger=loggers, log_every_n_steps=cfg.log_every_n_steps,
         enable_progress_bar=cfg.progress_bar, enable_model_summary=False,

@@ -36,6 +36,7 @@ from plusultra_pipeline.constants import (
 )
 from plusultra_pipeline.code_versions import training_code_version
 from plusultra_pipeline.events import file_version
+from plusultra_pipeline.executors import training_op_tags
 from plusultra_pipeline.training_metrics import display_value, epoch_logger, epoch_metadata
 from plusultra_pipeline.metadata import table
 from plusultra_pipeline.resources import PartitionStore
@@ -112,6 +113,7 @@ def _check_specs(asset: str, cutoffs_def) -> list[AssetCheckSpec]:
 def build_training_assets(settings: PipelineSettings, cutoffs_def):
     training = settings.training
     period = settings.history.period
+    gpu_tags = training_op_tags()  # $PLUSULTRA_TRAINING_GPUS: the step pod's GPU request (k8s / Celery)
 
     def train_seeds(context, store, kind: str, run, stage: str):
         cutoff = context.partition_key
@@ -148,6 +150,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         group_name=TRAINING_GROUP,
         code_version=training_code_version(settings, "pretrain"),
         kinds={"pytorch"},
+        op_tags=gpu_tags,
         check_specs=_check_specs(PRETRAINED_CHECKPOINT, cutoffs_def),
     )
     def pretrained_checkpoint(context: AssetExecutionContext, store: PartitionStore):
@@ -164,6 +167,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         group_name=TRAINING_GROUP,
         code_version=training_code_version(settings, "train"),
         kinds={"pytorch"},
+        op_tags=gpu_tags,
         check_specs=_check_specs(SUPERVISED_CHECKPOINT, cutoffs_def),
     )
     def supervised_checkpoint(context: AssetExecutionContext, store: PartitionStore):

@@ -136,3 +136,14 @@ def test_bad_overrides_name_what_is_wrong(tmp_path):
         stage_config("train", load_settings(path, environ={}))
     with pytest.raises(ConfigError, match="unknown model.architecture 'tft'; known: temporal_hybrid"):
         cli("train", "--settings", str(settings_file(tmp_path)), "--architecture", "tft")
+
+
+def test_ddp_is_for_plusultra_train_and_refused_in_a_graph_step(tmp_path):
+    # Lightning would re-run the Dagster process per extra device; under torchrun every rank would
+    # execute the whole step
+    stage = stage_file(tmp_path, "ddp.yaml", trainer={"devices": 2, "strategy": "ddp"})
+    path = settings_file(tmp_path, train_config=str(stage))
+    trainer = cli("train", "--settings", str(path)).trainer
+    assert (trainer.devices, trainer.strategy, trainer.num_nodes) == (2, "ddp", 1)
+    with pytest.raises(ConfigError, match=r"ddp.yaml: trainer.strategy ddp \(devices 2 x 1 node\(s\)\) is for plusultra train"):
+        cutoff_config("train", load_settings(path, environ={}), CUTOFF, 0, FEATURES)
