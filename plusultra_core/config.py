@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
@@ -128,7 +129,7 @@ def check_type(hint: Any, value: Any, where: str) -> Any:
     ``int`` is accepted for ``float``; ``bool`` is never accepted for a number.
     """
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
@@ -144,13 +145,13 @@ def check_type(hint: Any, value: Any, where: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r} ({type(value).__name__})")
-        item = args[0] if args and (len(args) == 2 and args[1] is Ellipsis) else None
-        if item is not None:
-            return tuple(check_type(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-        if args and len(args) != len(value):
+        if len(args) == 2 and args[1] is Ellipsis:          # tuple[X, ...]: any length of X
+            args = (args[0],) * len(value)
+        elif args and len(args) != len(value):              # tuple[X, Y]: exactly these
             raise ConfigError(f"{where}: expected a list of {len(args)} items, got {list(value)!r}")
-        return tuple(check_type(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value))) \
-            if args else tuple(value)
+        if not args:                                        # bare tuple: unchecked items
+            return tuple(value)
+        return tuple(check_type(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin in (dict, Mapping) or hint is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r} ({type(value).__name__})")

@@ -34,26 +34,20 @@ def _job(name: str, stage: str, selection, description: str):
 
 def build_jobs() -> dict:
     """Every job by name, each tagged with its stage."""
-    return {
-        "observe_market_db_job": _job(
-            "observe_market_db_job", "observe", AssetSelection.assets(MARKET_DB),
-            "Observe the SQLite file: record the fingerprint of every changed shard × period."),
-        "history_job": _job(
-            "history_job", "history", AssetSelection.assets(*HISTORY_ASSETS),
-            "Validated bars -> feature panel -> window tensors over a symbol × period range, as one run."),
-        "training_set_job": _job(
-            "training_set_job", "training_set", AssetSelection.assets(TRAINING_SET),
-            "Refresh every cutoff's training-set manifest (reads sidecars only, no rows)."),
-        "training_job": _job(
-            "training_job", "training", AssetSelection.assets(*TRAINING_ASSETS),
-            "Pretrained then supervised checkpoint of one training cutoff."),
-        "evaluation_job": _job(
-            "evaluation_job", "evaluation", AssetSelection.assets(EVALUATION_REPORT),
-            "Out-of-sample report of one cutoff's fold (run once its period has ended)."),
-        "leaderboard_job": _job(
-            "leaderboard_job", "evaluation", AssetSelection.assets(LEADERBOARD),
-            "One out-of-sample track record per model and baseline over all evaluated folds."),
-        "inference_job": _job(
-            "inference_job", "inference", AssetSelection.assets(INFERENCE_FRAMES),
-            "Inference frames for a range of trading days, as one run."),
-    }
+    jobs = (
+        _job("observe_market_db_job", "observe", AssetSelection.assets(MARKET_DB),
+             "Observe the SQLite file: record the fingerprint of every changed shard × period."),
+        _job("history_job", "history", AssetSelection.assets(*HISTORY_ASSETS),
+             "Validated bars -> feature panel -> window tensors over a symbol × period range, as one run."),
+        _job("training_set_job", "training_set", AssetSelection.assets(TRAINING_SET),
+             "Refresh every cutoff's training-set manifest (reads sidecars only, no rows)."),
+        _job("training_job", "training", AssetSelection.assets(*TRAINING_ASSETS),
+             "Pretrained then supervised checkpoint of one training cutoff."),
+        _job("evaluation_job", "evaluation", AssetSelection.assets(EVALUATION_REPORT),
+             "Out-of-sample report of one cutoff's fold (run once its period has ended)."),
+        _job("leaderboard_job", "evaluation", AssetSelection.assets(LEADERBOARD),
+             "One out-of-sample track record per model and baseline over all evaluated folds."),
+        _job("inference_job", "inference", AssetSelection.assets(INFERENCE_FRAMES),
+             "Inference frames for a range of trading days, as one run."),
+    )
+    return {job.name: job for job in jobs}

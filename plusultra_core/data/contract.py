@@ -235,6 +235,20 @@ def describe_mistyped(table: str, found: list[tuple[str, int, object]]) -> str:
     return f"table '{table}': text where a number is expected: {cells}"
 
 
+def first_mistyped(path: str | Path, tables) -> tuple[str, list[tuple[str, int, object]]] | None:
+    """``(table, mistyped_numbers)`` of the first of ``tables`` holding text in a numeric column,
+    read through a read-only connection of its own; ``None`` when none does."""
+    conn = open_readonly(path)
+    try:
+        for table in tables:
+            found = mistyped_numbers(conn, table)
+            if found:
+                return table, found
+    finally:
+        conn.close()
+    return None
+
+
 def missing_tables_and_columns(conn: sqlite3.Connection) -> list[str]:
     """Human-readable list of contract violations in the database's structure (empty if fine)."""
     problems = []

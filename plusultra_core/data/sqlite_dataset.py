@@ -262,15 +262,11 @@ class SQLiteMarketDataset:
     def _unreadable(self, exc: Exception, tables) -> Exception:
         """The error to raise when DuckDB cannot read ``tables``: a `DataValidationError` naming
         table, column and rowid when a numeric column holds text, else a `ContractError`."""
-        conn = contract.open_readonly(self.path)
-        try:
-            for table in tables:
-                found = contract.mistyped_numbers(conn, table)
-                if found:
-                    return DataValidationError(f"{self.path}: {contract.describe_mistyped(table, found)}",
-                                               table=table, column=found[0][0], check="numeric_type")
-        finally:
-            conn.close()
+        mistyped = contract.first_mistyped(self.path, tables)
+        if mistyped:
+            table, found = mistyped
+            return DataValidationError(f"{self.path}: {contract.describe_mistyped(table, found)}",
+                                       table=table, column=found[0][0], check="numeric_type")
         return ContractError(f"{self.path}: unreadable: {str(exc).splitlines()[0]}")
 
     def partition_fingerprints(self, period: str) -> pd.DataFrame:

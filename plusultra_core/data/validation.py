@@ -594,13 +594,10 @@ def validate_database(path: str | Path) -> DatabaseReport:
 def _unreadable_reason(path, table: str, exc: Exception) -> str:
     """Why DuckDB could not read ``table``: the text cells in numeric columns (table, column,
     rowid, value) when that is the cause, else DuckDB's first line."""
-    from plusultra_core.data.contract import describe_mistyped, mistyped_numbers, open_readonly
+    from plusultra_core.data.contract import describe_mistyped, first_mistyped
 
-    conn = open_readonly(path)
-    try:
-        found = mistyped_numbers(conn, table)
-    finally:
-        conn.close()
+    mistyped = first_mistyped(path, [table])
+    found = mistyped[1] if mistyped else None
     return describe_mistyped(table, found) if found else f"unreadable: {str(exc).splitlines()[0]}"
 
 
