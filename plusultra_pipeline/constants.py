@@ -5,6 +5,7 @@ FEATURES_GROUP = "features"
 TRAINING_GROUP = "training"
 EVALUATION_GROUP = "evaluation"
 INFERENCE_GROUP = "inference"
+RECONCILIATION_GROUP = "reconciliation"
 
 SYMBOL_DIM = "symbol"     # a symbol, or a shard of symbols for large universes
 PERIOD_DIM = "period"     # a year / quarter / month of history
@@ -32,6 +33,7 @@ SUPERVISED_CHECKPOINT = "supervised_checkpoint"
 EVALUATION_REPORT = "evaluation_report"
 LEADERBOARD = "leaderboard"
 INFERENCE_FRAMES = "inference_frames"
+TRADE_RECONCILIATION = "trade_reconciliation"
 
 # Bump when the history assets' logic changes: stored partitions built by older logic are then
 # stale in Dagster (its code version, see code_versions.history_code_version, changes).

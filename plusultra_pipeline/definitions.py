@@ -11,6 +11,7 @@ from plusultra_pipeline.assets.evaluation import build_evaluation_assets
 from plusultra_pipeline.assets.history_stage import history_multi_asset
 from plusultra_pipeline.assets.features import build_feature_assets, lookback_periods
 from plusultra_pipeline.assets.inference import build_inference_assets
+from plusultra_pipeline.assets.reconciliation import build_reconciliation_assets
 from plusultra_pipeline.assets.ingest import build_ingest_assets
 from plusultra_pipeline.assets.training import build_training_assets
 from plusultra_pipeline.assets.training_set import build_training_set_asset
@@ -44,7 +45,8 @@ def build_definitions(settings: PipelineSettings | None = None, calendar: DataCa
                 build_training_set_asset(settings, cutoffs),
                 *build_training_assets(settings, cutoffs),
                 *build_evaluation_assets(settings, cutoffs),
-                build_inference_assets(settings, days, cutoffs)],
+                build_inference_assets(settings, days, cutoffs),
+                build_reconciliation_assets(settings, days)],
         jobs=list(jobs.values()),
         loggers={"console": console_logger},  # one line per event on the terminal
         executor=executor_from_env(),

@@ -1,5 +1,5 @@
 """Asset jobs: history over symbol × period ranges, training and evaluation per cutoff, the
-leaderboard, and inference per trading day.
+leaderboard, inference and the reconciliation of executed fills per trading day.
 
 Each job's runs carry ``RUN_STAGE_TAG`` (``history``, ``training``, ...): the run queue of
 deploy/dagster.yaml limits concurrency per stage by it. The executor is not fixed here: jobs take
@@ -19,6 +19,7 @@ from plusultra_pipeline.constants import (
     PRETRAINED_CHECKPOINT,
     RUN_STAGE_TAG,
     SUPERVISED_CHECKPOINT,
+    TRADE_RECONCILIATION,
     TRAINING_SET,
     VALIDATED_BARS,
     WINDOW_TENSORS,
@@ -49,5 +50,7 @@ def build_jobs() -> dict:
              "One out-of-sample track record per model and baseline over all evaluated folds."),
         _job("inference_job", "inference", AssetSelection.assets(INFERENCE_FRAMES),
              "Inference frames for a range of trading days, as one run."),
+        _job("reconciliation_job", "reconciliation", AssetSelection.assets(TRADE_RECONCILIATION),
+             "Executed fills vs the proposed positions for a range of decision days, as one run."),
     )
     return {job.name: job for job in jobs}

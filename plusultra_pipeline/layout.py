@@ -5,6 +5,7 @@
 <store>/feature_panel/shard=<s>/period=<p>/...                            history
 <store>/window_tensors/shard=<s>/period=<p>/...                           history
 <store>/inference_frames/day=<YYYY-MM-DD>/...                             one trading day
+<store>/trade_reconciliation/day=<YYYY-MM-DD>/...                         fills vs that day's decision
 <store>/checkpoints/<kind>/cutoff=<YYYY-MM-DD>/seed=<s>/<kind>.pt (+ .pt.json)   kind: pretrained | supervised
 <store>/reports/folds/cutoff=<YYYY-MM-DD>/          fold report (.md/.html/.png), data/ (fold files), lineage.json
 <store>/reports/leaderboard/                        the chained out-of-sample record and its report
@@ -32,7 +33,7 @@ LINEAGE_FILE = "lineage.json"   # which checkpoints (and which writes of them) a
 
 # Parquet assets: partition key -> the store's partition mapping
 PARQUET_KEYS = {"validated_bars": "history", "feature_panel": "history", "window_tensors": "history",
-                "inference_frames": "day"}
+                "inference_frames": "day", "trade_reconciliation": "day"}
 
 
 def location(store_root, asset: str, partition: str | None) -> Path:

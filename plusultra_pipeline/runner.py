@@ -248,6 +248,7 @@ class GraphRunReport:
     evaluated: list[str] = field(default_factory=list)
     leaderboard_run: str | None = None
     inferred: list[str] = field(default_factory=list)
+    reconciled: list[str] = field(default_factory=list)
 
 
 def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSettings, lookback_periods: int,
@@ -256,10 +257,11 @@ def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSetting
 
     History: single runs per box of partitions. Training sets: one run over every cutoff (cheap).
     Checkpoints and fold reports: one run per cutoff (each is a model). Leaderboard: one run when
-    any fold changed. Inference: one run over the days to do. Each stage asks Dagster after the
-    stage before it ran, since Dagster judges staleness by direct inputs.
+    any fold changed. Inference, then the reconciliation of fills: one run each over the days to do
+    (before the folds when they book the realised cost). Each stage asks Dagster after the stage
+    before it ran, since Dagster judges staleness by direct inputs.
     """
-    from plusultra_pipeline.constants import EVALUATION_REPORT, INFERENCE_FRAMES, LEADERBOARD
+    from plusultra_pipeline.constants import EVALUATION_REPORT, INFERENCE_FRAMES, LEADERBOARD, TRADE_RECONCILIATION
     from plusultra_pipeline.staleness import to_do
 
     history = materialize_history(instance, defs, settings, lookback_periods,
@@ -272,6 +274,22 @@ def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSetting
         say(f"training: cutoff {cutoff} ({' -> '.join(a.split('_')[0] for a in assets)})")
         run_partitioned(instance, defs, "training_job", [cutoff], single_run=False, assets=assets)
         report.trained.append(cutoff)
+
+    def serve_and_reconcile():
+        stale = to_do(instance, defs, INFERENCE_FRAMES, days)
+        if stale:
+            say(f"inference: {len(stale)} trading days {stale[0]}..{stale[-1]} in one run")
+            run_partitioned(instance, defs, "inference_job", stale, single_run=True)
+            report.inferred = stale
+        stale = to_do(instance, defs, TRADE_RECONCILIATION, days)
+        if stale:
+            say(f"reconciliation: executed fills vs proposed positions, {len(stale)} decision days in one run")
+            run_partitioned(instance, defs, "reconciliation_job", stale, single_run=True)
+            report.reconciled = stale
+
+    realised_costs = settings.evaluation.cost_source == "realised"
+    if realised_costs:  # the folds book the reconciled fills' cost: reconcile first
+        serve_and_reconcile()
     for cutoff in to_do(instance, defs, EVALUATION_REPORT, cutoffs):
         say(f"evaluation: fold {cutoff} out-of-sample vs baselines")
         run_partitioned(instance, defs, "evaluation_job", [cutoff], single_run=False)
@@ -279,9 +297,6 @@ def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSetting
     if report.evaluated or to_do(instance, defs, LEADERBOARD):
         say("leaderboard: joining the folds' out-of-sample records")
         report.leaderboard_run = run_unpartitioned(instance, defs, "leaderboard_job")
-    stale = to_do(instance, defs, INFERENCE_FRAMES, days)
-    if stale:
-        say(f"inference: {len(stale)} trading days {stale[0]}..{stale[-1]} in one run")
-        run_partitioned(instance, defs, "inference_job", stale, single_run=True)
-        report.inferred = stale
+    if not realised_costs:
+        serve_and_reconcile()
     return report

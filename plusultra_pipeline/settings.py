@@ -108,6 +108,9 @@ class TrainingSettings:
                             recency_halflife_years=self.recency_halflife_years)
 
 
+COST_SOURCES = ("configured", "realised")
+
+
 @dataclass(frozen=True)
 class EvaluationSettings:
     cost_bps: float = 5.0               # transaction cost on |position change|, model and baselines alike
@@ -116,6 +119,7 @@ class EvaluationSettings:
     benchmark: str | None = None        # `benchmarks` table series for alpha/beta (None: the first one)
     declared_trials: int = 0            # configurations tried outside this store, added to the DSR's trial count
     significance: float = 0.05          # level of the verdicts' tests (two-sided)
+    cost_source: str = "configured"     # configured: cost_bps | realised: the reconciled fills' cost per traded notional
 
     def __post_init__(self):
         if not (isinstance(self.cost_bps, (int, float)) and self.cost_bps >= 0):
@@ -128,6 +132,8 @@ class EvaluationSettings:
             raise ConfigError(f"evaluation.declared_trials must be an integer >= 0, got {self.declared_trials!r}")
         if not (isinstance(self.significance, float) and 0 < self.significance < 0.5):
             raise ConfigError(f"evaluation.significance must be a number in (0, 0.5), got {self.significance!r}")
+        if self.cost_source not in COST_SOURCES:
+            raise ConfigError(f"evaluation.cost_source must be one of {', '.join(COST_SOURCES)}, got {self.cost_source!r}")
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,17 @@ class InferenceSettings:
         _check_day(self.first_day, "inference.first_day")
         if not 0 <= self.schedule_hour_utc <= 23:
             raise ConfigError(f"inference.schedule_hour_utc must be an hour 0..23, got {self.schedule_hour_utc!r}")
+
+
+@dataclass(frozen=True)
+class ReconciliationSettings:
+    capital: float = 1_000_000.0        # account currency behind the book: turns proposed positions into shares
+    strategy: str | None = None         # reconcile only fills with this `trades.strategy` tag (None: every fill)
+
+    def __post_init__(self):
+        if isinstance(self.capital, bool) or not (isinstance(self.capital, (int, float)) and self.capital > 0):
+            raise ConfigError(f"reconciliation.capital must be a number > 0, got {self.capital!r}")
+        object.__setattr__(self, "capital", float(self.capital))
 
 
 @dataclass(frozen=True)
@@ -169,6 +186,7 @@ class PipelineSettings:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
+    reconciliation: ReconciliationSettings = field(default_factory=ReconciliationSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
     @property

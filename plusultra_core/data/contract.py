@@ -63,6 +63,7 @@ class Column:
     sqltype: str  # TEXT | REAL | INTEGER
     nullable: bool
     description: str
+    required: bool = True  # False: a database written before the column existed may lack it
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ TABLES: dict[str, TableSpec] = {
         Column("price", "REAL", False, "Fill price (> 0)."),
         Column("fee", "REAL", False, "Fees paid (>= 0)."),
         Column("strategy", "TEXT", True, "Strategy or account tag."),
+        Column("decision_timestamp", "TEXT", True, "Decision (inference day) the fill executes, ISO-8601; "
+               "NULL: the last trading day before the fill.", required=False),
     ), ("trade_id",), "Executed trades.", required=False),
     BENCHMARKS: TableSpec(BENCHMARKS, (
         Column("timestamp", "TEXT", False, "Bar date, ISO-8601."),
@@ -260,7 +263,15 @@ def missing_tables_and_columns(conn: sqlite3.Connection) -> list[str]:
                 problems.append(f"table '{name}' is missing")
             continue
         cols = {r[1] for r in conn.execute(f"PRAGMA table_info({name})")}
-        for col in spec.column_names:
-            if col not in cols:
-                problems.append(f"table '{name}': column '{col}' is missing")
+        for col in spec.columns:
+            if col.required and col.name not in cols:
+                problems.append(f"table '{name}': column '{col.name}' is missing")
     return problems
+
+
+def present_columns(conn, table: str, *, prefix: str = "") -> tuple[str, ...]:
+    """The contract columns of ``table`` the database has, in contract order: every required one
+    and each optional one (``Column.required`` False) that exists. ``conn`` is SQLite or DuckDB;
+    ``prefix`` is DuckDB's attached-database name (``market.``)."""
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info('{prefix}{table}')").fetchall()}
+    return tuple(c.name for c in TABLES[table].columns if c.required or c.name in have)

@@ -59,8 +59,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plusultra_core.data.contract import (ASSETS, BENCHMARKS, INDICATORS, SERIES, TABLES,
+from plusultra_core.data.contract import (ASSETS, BENCHMARKS, INDICATORS, SERIES, TABLES, TRADES,
                                           missing_tables_and_columns)
+from plusultra_core.data.demo_fills import synthetic_fills
 from plusultra_core.data.sqlite_writer import (DatabaseWriteError, atomic_database, check_destination,
                                                table_row_counts)
 from plusultra_core.errors import ContractError
@@ -345,6 +346,8 @@ def build_demo_database(path: str | Path, *, overwrite: bool = False) -> DemoDbS
             repairs[symbol] = counts
     with atomic_database(path, overwrite=overwrite) as conn:
         _write_demo(conn, candles, market)
+        fills = synthetic_fills(candles)  # labelled synthetic: the demo has no real executions
+        conn.executemany(_insert_sql(TRADES), fills.itertuples(index=False, name=None))
         rows = table_row_counts(conn)
     start = min(df.index[0] for df in candles.values())
     end = max(df.index[-1] for df in candles.values())

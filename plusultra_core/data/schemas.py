@@ -26,7 +26,7 @@ window frames) share its index, checked by `plusultra_core.data.panel_index` wit
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -286,6 +286,7 @@ class TradesSchema(_TimestampChecks):
     price: Series[float] = _field(TRADES, "price", gt=0)
     fee: Series[float] = _field(TRADES, "fee", ge=0)
     strategy: Series[str] = _field(TRADES, "strategy")
+    decision_timestamp: Optional[Series[str]] = _field(TRADES, "decision_timestamp")
 
     class Config:
         name = TRADES

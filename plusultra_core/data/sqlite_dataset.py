@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from plusultra_core.data import contract, duck, schemas, validation
-from plusultra_core.data.contract import ASSETS, BENCHMARKS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TABLES
+from plusultra_core.data.contract import (ASSETS, BENCHMARKS, INDICATORS, MARKET_WIDE_CLASSES, SERIES, TABLES,
+                                         TRADES)
 from plusultra_core.data.duck import MARKET
 from plusultra_core.data.periods import PERIODS
 from plusultra_core.errors import ConfigError, ContractError, DataValidationError, PartitionKeyError
@@ -160,6 +161,21 @@ class SQLiteMarketDataset:
         close = pd.Series(levels["close"].to_numpy(dtype=np.float64),
                           index=pd.DatetimeIndex(levels["timestamp"]).as_unit("ns"), name=name)
         return close.pct_change().iloc[1:]
+
+    def trades(self) -> pd.DataFrame:
+        """The ``trades`` table as stored (text timestamps, unchecked: the reconciliation reports
+        each bad fill itself), indexed by SQLite ``rowid`` and sorted by it; every contract column
+        is present (a missing optional one is all NULL); empty when the database has no table."""
+        columns = TABLES[TRADES].column_names
+        conn = self._duck()
+        exists = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                              [MARKET, TRADES]).fetchone()[0]
+        if not exists:
+            return pd.DataFrame(columns=list(columns), index=pd.Index([], name="rowid"))
+        present = contract.present_columns(conn, TRADES, prefix=f"{MARKET}.")
+        cols = ", ".join(f'"{c}"' for c in present)
+        rows = conn.execute(f"SELECT rowid AS rowid, {cols} FROM {MARKET}.{TRADES} ORDER BY rowid").df()
+        return rows.set_index("rowid").reindex(columns=list(columns))
 
     # -- panel -----------------------------------------------------------------------------
 

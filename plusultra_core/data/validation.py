@@ -605,11 +605,12 @@ def _small_table_violations(conn, table: str, known: list[str] | None) -> list[V
     """pandera engine on a small table; the index is the SQLite rowid, shown with failing rows."""
     from plusultra_core.data.duck import MARKET
 
-    cols = ", ".join(_q(c) for c in TABLES[table].column_names)
+    present = contract.present_columns(conn, table, prefix=f"{MARKET}.")
+    cols = ", ".join(_q(c) for c in present)
     df = conn.execute(f"SELECT rowid AS rowid, {cols} FROM {MARKET}.{table} ORDER BY rowid").df().set_index("rowid")
     # an empty or all-NULL TEXT column arrives as object dtype: give it the text dtype it has
     for col in TABLES[table].columns:
-        if col.sqltype == "TEXT" and df[col.name].dtype == object:
+        if col.name in present and col.sqltype == "TEXT" and df[col.name].dtype == object:
             df[col.name] = df[col.name].astype("str")
     violations = frame_violations(df, table, known_symbols=known)
     for v in violations:

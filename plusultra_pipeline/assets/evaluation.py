@@ -33,6 +33,7 @@ from plusultra_pipeline.constants import (
     EVALUATION_REPORT,
     LEADERBOARD,
     SUPERVISED_CHECKPOINT,
+    TRADE_RECONCILIATION,
     TRAINING_SET,
 )
 from plusultra_pipeline.code_versions import evaluation_code_version
@@ -40,6 +41,7 @@ from plusultra_pipeline.events import file_version
 from plusultra_pipeline.layout import (LINEAGE_FILE, FOLD_DATA, checkpoint_paths, fold_dir, fold_dirs,
                                        leaderboard_dir, trials_dir)
 from plusultra_pipeline.metadata import table
+from plusultra_pipeline.reconciling import evaluation_cost_bps
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
 from plusultra_pipeline.training_data import load_frame_until
@@ -105,8 +107,9 @@ def evaluate_cutoff(settings: PipelineSettings, store, cutoff: str, next_cutoff:
                                        context_length=int(side["context_length"]), start=start, end=end,
                                        zscore=bool(side.get("zscore", False)))
                    for name, (module, side) in zip(names, loaded)}
+    cost_bps, _ = evaluation_cost_bps(settings, store)
     result = evaluate_fold(predictions if len(names) > 1 else predictions[names[0]], frame, start, stop,
-                           cost_bps=settings.evaluation.cost_bps, baselines=tuple(settings.evaluation.baselines),
+                           cost_bps=cost_bps, baselines=tuple(settings.evaluation.baselines),
                            feature_names=features, train_end=train_end, purge=settings.training.purge_bars,
                            model_name=names[0], ensemble_name=ensemble)
     return result, paths, sidecars
@@ -162,7 +165,10 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
         # the fold scores [C, next C) plus the first bars after it: the training sets of C and the
         # next two cutoffs hold every partition it reads
         deps=[SUPERVISED_CHECKPOINT,
-              AssetDep(TRAINING_SET, partition_mapping=TimeWindowPartitionMapping(start_offset=0, end_offset=2))],
+              AssetDep(TRAINING_SET, partition_mapping=TimeWindowPartitionMapping(start_offset=0, end_offset=2)),
+              # booking the realised cost makes every fold depend on every reconciled day
+              *([AssetDep(TRADE_RECONCILIATION, partition_mapping=AllPartitionMapping())]
+                if settings.evaluation.cost_source == "realised" else [])],
         group_name=EVALUATION_GROUP,
         code_version=evaluation_code_version(settings),
         kinds={"pandas", "matplotlib"},
@@ -200,7 +206,8 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
             "coverage": MetadataValue.json(result.info.get("coverage", {})),
             "train_range": " .. ".join(map(str, sidecars[0].get("train_range", []))),
             "checkpoints": MetadataValue.json([str(p) for p in paths]),
-            "cost_bps": settings.evaluation.cost_bps,
+            "cost_bps": result.cost_bps,
+            "cost_source": evaluation_cost_bps(settings, store.store())[1],
             "statistics": table(summary.table.round(4).reset_index()),
             "report": MetadataValue.md(fold_markdown(result, title, summary=summary, image=files.png_uri)),
             "report_path": MetadataValue.path(str(files.markdown)),

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "plusultra_pipeline.cli.infer_commands",
     "plusultra_pipeline.cli.run_commands",
     "plusultra_pipeline.cli.serve_command",
+    "plusultra_pipeline.cli.reconcile_command",
 )
 EXIT_ERROR = 2
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE: what a command killed by a closed pipe reports

@@ -172,7 +172,7 @@ def _print_leaderboard(console, settings) -> None:
                                n_trials=trials.n_trials, trial_variance=trials.sharpe_variance,
                                significance=settings.evaluation.significance)
     console.print(f"\nOut-of-sample leaderboard over {len(folds)} fold(s), net of costs "
-                  f"({settings.evaluation.cost_bps:g} bps):")
+                  f"({board.cost_bps:g} bps, {settings.evaluation.cost_source}):")
     console.print(summary.verdict, soft_wrap=True)
     console.print(research_text(board, summary, trials))
     console.print(f"report: {leaderboard_dir(settings.store_path)}")

@@ -32,7 +32,8 @@ SEEDS = (0, 1)
 CUTOFFS = ("2018-01-01", "2018-02-01")
 DAYS = ("2018-01-02", "2018-02-06")  # served by both cutoffs
 ALL_ASSETS = {"validated_bars", "feature_panel", "window_tensors", "pretrained_checkpoint",
-              "supervised_checkpoint", "evaluation_report", "leaderboard", "inference_frames"}
+              "supervised_checkpoint", "evaluation_report", "leaderboard", "inference_frames",
+              "trade_reconciliation"}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,7 @@ def test_every_asset_materialises(graph):
     assert materialized(instance, "supervised_checkpoint") == set(graph["cutoffs"])
     assert materialized(instance, "evaluation_report") == set(graph["cutoffs"])
     assert materialized(instance, "inference_frames") == set(graph["days"])
+    assert materialized(instance, "trade_reconciliation") == set(graph["days"])
 
 
 def test_rerun_recomputes_nothing(graph):
@@ -73,7 +75,7 @@ def test_rerun_recomputes_nothing(graph):
     again = materialize_graph(g["instance"], g["defs"], g["settings"], lookback_periods(g["settings"]),
                               g["cutoffs"], g["days"], say=lambda _: None)
     assert not again.history.run_ids and not again.trained and not again.evaluated
-    assert not again.inferred and again.leaderboard_run is None
+    assert not again.inferred and not again.reconciled and again.leaderboard_run is None
 
 
 def test_no_fold_trains_on_its_evaluation_period(graph):
@@ -377,3 +379,74 @@ def test_every_materialised_partition_is_where_the_layout_says(graph):
             path = meta.get("path") or meta.get("report_path")
             assert path is not None and str(path.value).startswith(str(place)), (asset, key)
     assert any(location(root, "leaderboard", None).glob("*.md"))
+
+
+def test_reconciliation_prices_every_fill_of_the_demo_log(graph, monkeypatch, capsys):
+    from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
+    from plusultra_pipeline.cli import main
+
+    settings = graph["settings"]
+    stored = ParquetStore(settings.store_path).read("trade_reconciliation")
+    assert sorted(stored["day"].unique()) == graph["days"]
+    fills = SQLiteMarketDataset(graph["db"]).trades()
+    in_scope = fills[fills["decision_timestamp"].isin(graph["days"])]
+    assert len(in_scope) > 0 and stored["fills"].sum() == len(in_scope)   # each fill priced once
+    frames = ParquetStore(settings.store_path).read("inference_frames", columns=["day", "symbol"])
+    # every proposed (day, symbol) has its row; extra rows are symbols leaving the book
+    assert set(zip(frames["day"], frames["symbol"])) <= set(zip(stored["day"], stored["symbol"]))
+    monkeypatch.setenv("PLUSULTRA_HOME", str(settings.store_path.parent))
+    assert main(["reconcile", "--db", str(graph["db"]), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["fills"] == len(in_scope)
+    assert out["summary"]["realised_cost_bps"] == pytest.approx(
+        1e4 * stored["execution_cost"].sum() / stored["traded_notional"].sum())
+    assert main(["reconcile", "--db", str(graph["db"]), "--from", graph["days"][3], "--to", graph["days"][5]]) == 0
+    text = capsys.readouterr().out
+    assert "3 decision day(s)" in text and "realised cost" in text and "SP500" in text
+    assert main(["reconcile", "--db", str(graph["db"]), "--from", "2030-01-01"]) == 2
+    assert "stored days run 2018-01-02..2018-02-06" in capsys.readouterr().err
+
+
+def test_a_bad_fill_fails_reconciliation_and_writes_nothing(graph, tmp_path, monkeypatch, capsys):
+    import shutil
+    import sqlite3
+
+    from plusultra_pipeline.cli import main
+    from plusultra_pipeline.runner import run_partitioned
+
+    settings, day = graph["settings"], graph["days"][1]
+    bad_db = tmp_path / "bad.sqlite"
+    shutil.copy(graph["db"], bad_db)
+    with sqlite3.connect(bad_db) as conn:  # sold 5 shares the day before the decision it claims
+        conn.execute("INSERT INTO trades VALUES (99999, ?, 'SP500', 'sell', 5, 2700.0, 1.0, 'desk', ?)",
+                     [graph["days"][0], day])
+    store = ParquetStore(settings.store_path)
+    before = store.read_metadata("trade_reconciliation", {"day": day})["write_id"]
+    monkeypatch.setenv("PLUSULTRA_HOME", str(settings.store_path.parent))
+    assert main(["reconcile", "--db", str(bad_db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trade_id 99999" in err and "on or before the decision" in err
+    bad = build_definitions(replace(settings, database=str(bad_db)))
+    with pytest.raises(Exception, match="trade_id 99999"):
+        run_partitioned(graph["instance"], bad, "reconciliation_job", [day], single_run=True)
+    assert store.read_metadata("trade_reconciliation", {"day": day})["write_id"] == before
+
+
+def test_realised_costs_feed_the_evaluation_when_asked(graph):
+    from plusultra_core.errors import PlusUltraError
+    from plusultra_pipeline.reconciling import evaluation_cost_bps, realised_cost_bps
+
+    settings = graph["settings"]
+    store = ParquetStore(settings.store_path)
+    realised = replace(settings, evaluation=replace(settings.evaluation, cost_source="realised"))
+    cost, fills = realised_cost_bps(store)
+    assert np.isfinite(cost) and fills > 0
+    assert evaluation_cost_bps(settings, store) == (settings.evaluation.cost_bps, "configured")
+    assert evaluation_cost_bps(realised, store) == (max(cost, 0.0), f"realised over {fills} fills")
+    with pytest.raises(PlusUltraError, match="no reconciled fill"):
+        evaluation_cost_bps(realised, ParquetStore(settings.store_path.parent / "empty"))
+    # the folds then depend on every reconciled day, so new fills make them stale in Dagster
+    deps = build_definitions(realised).resolve_asset_graph().get(AssetKey("evaluation_report")).parent_keys
+    assert AssetKey("trade_reconciliation") in deps
+    assert AssetKey("trade_reconciliation") not in \
+        build_definitions(settings).resolve_asset_graph().get(AssetKey("evaluation_report")).parent_keys
