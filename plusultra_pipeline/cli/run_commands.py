@@ -150,6 +150,7 @@ def _demo(args) -> int:
     if not (report.history.run_ids or report.trained or report.evaluated or report.inferred):
         say("everything was already materialised and unchanged; nothing recomputed")
     _print_leaderboard(console, settings)
+    _print_reconciliation(console, settings, args.config)
     console.print(f"done in {time.perf_counter() - t0:.1f} s. Store: {settings.store_path}  "
                   f"Dagster instance: {os.environ['DAGSTER_HOME']}")
     console.print("Open the UI with `make ui` (http://127.0.0.1:3000) to see the same materialisations, "
@@ -176,3 +177,22 @@ def _print_leaderboard(console, settings) -> None:
     console.print(summary.verdict, soft_wrap=True)
     console.print(research_text(board, summary, trials))
     console.print(f"report: {leaderboard_dir(settings.store_path)}")
+
+
+def _print_reconciliation(console, settings, config: str) -> None:
+    """One paragraph on the stored `trade_reconciliation` days (nothing when none is stored)."""
+    from plusultra_core.data.store import ParquetStore
+    from plusultra_core.reconciliation import Reconciliation
+    from plusultra_pipeline.constants import TRADE_RECONCILIATION
+
+    store = ParquetStore(settings.store_path)
+    if not store.list_partitions(TRADE_RECONCILIATION):
+        return
+    table = store.read(TRADE_RECONCILIATION)
+    s = Reconciliation(table=table, fills=table.iloc[:0], cost_bps=settings.evaluation.cost_bps).summary()
+    console.print(f"\nExecuted trades vs proposed positions ({s['days']} decision days, {s['fills']} fills; "
+                  "the demo's fill log is synthetic, from a trend-following desk, not the model): "
+                  f"fill rate {s['fill_rate']:.1%}, realised cost {s['realised_cost_bps']:.2f} bps of traded "
+                  f"notional vs {s['simulated_cost_bps']:g} bps simulated, implementation shortfall "
+                  f"{s['shortfall_bps']:.1f} bps. Details: `plusultra reconcile --config {config}`",
+                  soft_wrap=True)

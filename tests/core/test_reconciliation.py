@@ -145,3 +145,26 @@ def test_demo_fill_log_is_seeded_labelled_and_valid():
     bar = candles[sym].loc[day]
     assert bar["low"] <= fills["price"].iloc[0] <= bar["high"]
     assert np.all(fills["quantity"] > 0)
+
+
+def test_a_database_older_than_decision_timestamp_still_follows_the_contract(tmp_path):
+    import sqlite3
+
+    from plusultra_core.data import contract
+    from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
+    from plusultra_core.data.validation import validate_database
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        for name in contract.CONTRACT_TABLES:
+            if name != contract.TRADES:
+                conn.execute(contract.TABLES[name].ddl())
+        conn.execute("CREATE TABLE trades (trade_id INTEGER PRIMARY KEY, timestamp TEXT, symbol TEXT, side TEXT, "
+                     "quantity REAL, price REAL, fee REAL, strategy TEXT)")
+        conn.execute("INSERT INTO assets VALUES ('A', 'a', 'equity', NULL, 'USD', NULL, 1, 0)")
+        conn.execute("INSERT INTO trades VALUES (1, '2018-01-03', 'A', 'buy', 1, 10, 0, NULL)")
+    report = validate_database(path)
+    assert report.tables["trades"].ok, report.to_text()
+    rows = SQLiteMarketDataset(path).trades()
+    assert list(rows.columns) == list(contract.TABLES[contract.TRADES].column_names)
+    assert rows["decision_timestamp"].isna().all() and len(rows) == 1

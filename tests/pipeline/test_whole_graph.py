@@ -405,6 +405,14 @@ def test_reconciliation_prices_every_fill_of_the_demo_log(graph, monkeypatch, ca
     assert "3 decision day(s)" in text and "realised cost" in text and "SP500" in text
     assert main(["reconcile", "--db", str(graph["db"]), "--from", "2030-01-01"]) == 2
     assert "stored days run 2018-01-02..2018-02-06" in capsys.readouterr().err
+    from rich.console import Console
+
+    from plusultra_pipeline.cli.run_commands import _print_reconciliation
+
+    console = Console(record=True, width=400)
+    _print_reconciliation(console, settings, "configs/demo.yaml")
+    printed = console.export_text()
+    assert f"{len(in_scope)} fills" in printed and "synthetic" in printed and "realised cost" in printed
 
 
 def test_a_bad_fill_fails_reconciliation_and_writes_nothing(graph, tmp_path, monkeypatch, capsys):

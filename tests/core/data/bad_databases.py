@@ -58,8 +58,8 @@ def good_frames() -> dict[str, pd.DataFrame]:
     indicators = pd.concat([rsi, vix, cpi], ignore_index=True)
     benchmarks = pd.DataFrame({"timestamp": days.strftime("%Y-%m-%d"), "benchmark": "SP500",
                                "close": np.linspace(3000, 3100, N_DAYS)})
-    trades = pd.DataFrame([(1, "2020-01-02", "AAA", "buy", 10.0, 101.0, 1.0, "demo"),
-                           (2, "2020-01-06", "AAA", "sell", 10.0, 102.0, 1.0, None)],
+    trades = pd.DataFrame([(1, "2020-01-02", "AAA", "buy", 10.0, 101.0, 1.0, "demo", None),
+                           (2, "2020-01-06", "AAA", "sell", 10.0, 102.0, 1.0, None, "2020-01-03")],
                           columns=TABLES[TRADES].column_names)
     return {ASSETS: assets, SERIES: series, INDICATORS: indicators, BENCHMARKS: benchmarks, TRADES: trades}
 

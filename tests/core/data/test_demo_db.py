@@ -52,7 +52,9 @@ def test_assets_and_row_counts(demo_db_path):
     counts = {(r.symbol, r.name): r.n for r in ind.itertuples()}
     assert counts == {("VIX", "close"): 1305 - 46, ("WTI", "close"): 8611 - 290, ("CORE_CPI", "value"): 743,
                       ("FF", "mkt_rf"): 1109, ("FF", "smb"): 1109, ("FF", "hml"): 1109, ("FF", "rf"): 1109}
-    assert _query(demo_db_path, f"SELECT COUNT(*) n FROM {TRADES}").n[0] == 0
+    # the labelled synthetic fill log (plusultra_core.data.demo_fills), decisions from 2018-01-02 on
+    fills = _query(demo_db_path, f"SELECT strategy, COUNT(*) n, MIN(decision_timestamp) d FROM {TRADES} GROUP BY strategy")
+    assert list(fills.strategy) == ["synthetic_demo"] and fills.n[0] == 493 and fills.d[0] == "2018-01-02"
 
 
 def test_benchmarks_are_the_index_closes(demo_db_path):
