@@ -1,5 +1,5 @@
 """Schedules: retraining at every cutoff, evaluation of the fold just ended, daily inference after
-the close. All default to stopped; each skips with its reason when the data holds nothing new
+the close and the reconciliation of the day's fills. All default to stopped; each skips with its reason when the data holds nothing new
 (partitions end at the database's last bar, so a schedule never asks for days it lacks)."""
 
 import pandas as pd
@@ -12,7 +12,8 @@ from dagster import (
     schedule,
 )
 
-from plusultra_pipeline.constants import EVALUATION_REPORT, INFERENCE_FRAMES, SUPERVISED_CHECKPOINT
+from plusultra_pipeline.constants import (EVALUATION_REPORT, INFERENCE_FRAMES, SUPERVISED_CHECKPOINT,
+                                         TRADE_RECONCILIATION)
 from plusultra_pipeline.settings import CADENCES, PipelineSettings
 
 
@@ -66,4 +67,16 @@ def build_schedules(settings: PipelineSettings, jobs: dict, cutoffs_def, days_de
             return SkipReason("no trading day with bars on or before this tick")
         return _request(context, INFERENCE_FRAMES, due[-1], f"infer-{due[-1]}", "no newer trading day has bars")
 
-    return [retraining_schedule, evaluation_schedule, daily_inference_schedule]
+    @schedule(name="daily_reconciliation_schedule", job=jobs["reconciliation_job"],
+              cron_schedule=f"30 {settings.inference.schedule_hour_utc} * * 1-5",
+              default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
+              description="Weekdays after the close: the fills of the newest trading day against the decision "
+                          "they executed (the trading day before).")
+    def daily_reconciliation_schedule(context: ScheduleEvaluationContext):
+        due = _due(days_def, context.scheduled_execution_time)
+        if len(due) < 2:  # the newest day's fills execute the decision of the day before it
+            return SkipReason("no decision day whose fills (the next trading day's) are in the data yet")
+        return _request(context, TRADE_RECONCILIATION, due[-2], f"reconcile-{due[-2]}",
+                        "no newer decision day with a next trading day")
+
+    return [retraining_schedule, evaluation_schedule, daily_inference_schedule, daily_reconciliation_schedule]

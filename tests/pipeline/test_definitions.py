@@ -34,7 +34,8 @@ EXPECTED_CHECKS = {
 EXPECTED_JOBS = {"observe_market_db_job", "history_job", "training_set_job", "training_job", "evaluation_job",
                  "leaderboard_job", "inference_job", "reconciliation_job"}
 EXPECTED_SENSORS = {"symbols_sensor", "market_db_sensor"}
-EXPECTED_SCHEDULES = {"retraining_schedule", "evaluation_schedule", "daily_inference_schedule"}
+EXPECTED_SCHEDULES = {"retraining_schedule", "evaluation_schedule", "daily_inference_schedule",
+                      "daily_reconciliation_schedule"}
 
 
 def test_definitions_validate():

@@ -171,6 +171,12 @@ def test_schedules_request_the_expected_partitions(graph):
     # 2018-02-19 (Presidents' Day) has no bars: the newest trading day before it is asked for
     holiday = tick("daily_inference_schedule", "2018-02-19 22:00").run_requests
     assert [r.partition_key for r in holiday] == ["2018-02-16"]
+    # reconciliation: the newest day's fills execute the decision of the trading day before it
+    assert [r.partition_key for r in tick("daily_reconciliation_schedule", "2018-02-08 22:30").run_requests] \
+        == ["2018-02-07"]
+    assert not tick("daily_reconciliation_schedule", "2018-01-17 22:30").run_requests  # reconciled already
+    assert [r.partition_key for r in tick("daily_reconciliation_schedule", "2018-02-20 22:30").run_requests] \
+        == ["2018-02-16"]  # across Presidents' Day
 
 
 def test_new_trading_day_requests_only_its_partitions(graph, copy_db):
