@@ -110,7 +110,7 @@ def load_supervised(path: str | Path):
     return module, side
 
 
-def _sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame in (symbol, timestamp) order; unchanged (no copy) when it already is."""
     ts = pd.DatetimeIndex(frame["timestamp"]).as_unit("ns").asi8
     codes = pd.factorize(frame["symbol"], sort=True)[0]
@@ -130,7 +130,7 @@ def _sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _decision_rows(frame: pd.DataFrame, feature_names: Sequence[str], T: int, start, end):
+def decision_rows(frame: pd.DataFrame, feature_names: Sequence[str], T: int, start, end):
     """``(features [N, F] float32, rows [W] int64)``: rows ``t`` whose window ``[t-T+1, t]`` is clean,
     inside one symbol and with ``start <= timestamp[t] <= end``."""
     missing = [c for c in ("timestamp", "symbol", *feature_names) if c not in frame.columns]
@@ -166,7 +166,7 @@ def _inclusive_end(end) -> pd.Timestamp:
     return ts + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if ts == ts.normalize() else ts
 
 
-def _zscore_(x: torch.Tensor, eps: float) -> torch.Tensor:
+def zscore_windows_(x: torch.Tensor, eps: float) -> torch.Tensor:
     """Per-window, per-feature z-score over time in place, as `SlidingWindowDataset` does."""
     std, mean = torch.std_mean(x, dim=-2, keepdim=True, correction=0)              # [B, 1, F]
     return x.sub_(mean).div_(std.add_(eps))
@@ -197,8 +197,8 @@ def predict_frame(module, frame: pd.DataFrame, feature_names: Sequence[str], *, 
     if T < 1 or batch_size < 1:
         raise ConfigError(f"{STAGE}: context_length and batch_size must be >= 1, got {T}, {batch_size}")
     feature_names = list(feature_names)
-    frame = _sorted_frame(frame)
-    features, rows = _decision_rows(frame, feature_names, T, start, end)
+    frame = sorted_frame(frame)
+    features, rows = decision_rows(frame, feature_names, T, start, end)
     levels = tuple(getattr(module.head, "levels", ()) or ())
     q_cols = [quantile_column(q) for q in levels]
     cols: dict[str, list[np.ndarray]] = {c: [] for c in ("probs", "position", "expected_return", "quantiles")}
@@ -210,7 +210,7 @@ def predict_frame(module, frame: pd.DataFrame, feature_names: Sequence[str], *, 
             for lo in range(0, len(rows), batch_size):  # one iteration per batch, not per window
                 x = torch.from_numpy(windows[rows[lo:lo + batch_size] - (T - 1)])  # [B, T, F] one gather
                 if zscore:
-                    _zscore_(x, zscore_eps)
+                    zscore_windows_(x, zscore_eps)
                 out, _ = module(x)
                 cols["position"].append(out.position[:, 0].double().numpy())           # [B]
                 cols["expected_return"].append(out.expected_return[:, 0].double().numpy())
