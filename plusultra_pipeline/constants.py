@@ -30,6 +30,7 @@ WINDOW_TENSORS = "window_tensors"
 TRAINING_SET = "training_set"
 PRETRAINED_CHECKPOINT = "pretrained_checkpoint"
 SUPERVISED_CHECKPOINT = "supervised_checkpoint"
+RL_CHECKPOINT = "rl_checkpoint"   # only when training.rl_config is set
 EVALUATION_REPORT = "evaluation_report"
 LEADERBOARD = "leaderboard"
 INFERENCE_FRAMES = "inference_frames"

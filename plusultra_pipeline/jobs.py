@@ -17,6 +17,7 @@ from plusultra_pipeline.constants import (
     LEADERBOARD,
     MARKET_DB,
     PRETRAINED_CHECKPOINT,
+    RL_CHECKPOINT,
     RUN_STAGE_TAG,
     SUPERVISED_CHECKPOINT,
     TRADE_RECONCILIATION,
@@ -33,8 +34,9 @@ def _job(name: str, stage: str, selection, description: str):
     return define_asset_job(name, selection=selection, description=description, tags={RUN_STAGE_TAG: stage})
 
 
-def build_jobs() -> dict:
-    """Every job by name, each tagged with its stage."""
+def build_jobs(rl: bool = False) -> dict:
+    """Every job by name, each tagged with its stage; ``rl``: the training job ends with `rl_checkpoint`."""
+    training = (*TRAINING_ASSETS, RL_CHECKPOINT) if rl else TRAINING_ASSETS
     jobs = (
         _job("observe_market_db_job", "observe", AssetSelection.assets(MARKET_DB),
              "Observe the SQLite file: record the fingerprint of every changed shard × period."),
@@ -42,8 +44,8 @@ def build_jobs() -> dict:
              "Validated bars -> feature panel -> window tensors over a symbol × period range, as one run."),
         _job("training_set_job", "training_set", AssetSelection.assets(TRAINING_SET),
              "Refresh every cutoff's training-set manifest (reads sidecars only, no rows)."),
-        _job("training_job", "training", AssetSelection.assets(*TRAINING_ASSETS),
-             "Pretrained then supervised checkpoint of one training cutoff."),
+        _job("training_job", "training", AssetSelection.assets(*training),
+             "Pretrained then supervised (then, with RL on, PPO) checkpoint of one training cutoff."),
         _job("evaluation_job", "evaluation", AssetSelection.assets(EVALUATION_REPORT),
              "Out-of-sample report of one cutoff's fold (run once its period has ended)."),
         _job("leaderboard_job", "evaluation", AssetSelection.assets(LEADERBOARD),

@@ -6,7 +6,7 @@
 <store>/window_tensors/shard=<s>/period=<p>/...                           history
 <store>/inference_frames/day=<YYYY-MM-DD>/...                             one trading day
 <store>/trade_reconciliation/day=<YYYY-MM-DD>/...                         fills vs that day's decision
-<store>/checkpoints/<kind>/cutoff=<YYYY-MM-DD>/seed=<s>/<kind>.pt (+ .pt.json)   kind: pretrained | supervised
+<store>/checkpoints/<kind>/cutoff=<YYYY-MM-DD>/seed=<s>/<kind>.pt (+ .pt.json)   kind: pretrained | supervised | rl
 <store>/reports/folds/cutoff=<YYYY-MM-DD>/          fold report (.md/.html/.png), data/ (fold files), lineage.json
 <store>/reports/leaderboard/                        the chained out-of-sample record and its report
 <store>/reports/trials/<trial_id>/cutoff=<date>.parquet   every evaluated configuration's daily returns (DSR trials)
@@ -47,7 +47,7 @@ def location(store_root, asset: str, partition: str | None) -> Path:
         return ParquetStore(store_root).partition_dir(asset, {"shard": shard, "period": period})
     if kind == "day":
         return ParquetStore(store_root).partition_dir(asset, {"day": str(partition)})
-    if asset in ("pretrained_checkpoint", "supervised_checkpoint"):
+    if asset in ("pretrained_checkpoint", "supervised_checkpoint", "rl_checkpoint"):
         return cutoff_dir(store_root, asset.split("_")[0], str(partition))
     if asset == "evaluation_report":
         return fold_dir(store_root, str(partition))

@@ -193,14 +193,25 @@ def refresh_training_sets(instance: DagsterInstance, defs) -> str | None:
 
 def cutoffs_to_train(instance: DagsterInstance, defs, cutoffs: list[str]) -> dict[str, list[str]]:
     """``cutoff -> assets`` to rebuild: both checkpoints when Dagster calls the pretrained one
-    missing or stale (the supervised one warm-starts from it), else the supervised one alone."""
-    from plusultra_pipeline.constants import PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT
+    missing or stale (the supervised one warm-starts from it), else the supervised one alone; when
+    the graph has `rl_checkpoint`, it follows whatever was rebuilt (it fine-tunes the supervised
+    one), or is rebuilt alone when only it is missing or stale."""
+    from plusultra_pipeline.constants import PRETRAINED_CHECKPOINT, RL_CHECKPOINT, SUPERVISED_CHECKPOINT
     from plusultra_pipeline.staleness import to_do
 
     pre = set(to_do(instance, defs, PRETRAINED_CHECKPOINT, cutoffs))
     sup = set(to_do(instance, defs, SUPERVISED_CHECKPOINT, cutoffs))
-    return {c: [PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT] if c in pre else [SUPERVISED_CHECKPOINT]
-            for c in cutoffs if c in pre or c in sup}
+    has_rl = AssetKey(RL_CHECKPOINT) in defs.resolve_asset_graph().get_all_asset_keys()
+    rl = set(to_do(instance, defs, RL_CHECKPOINT, cutoffs)) if has_rl else set()
+    plan = {}
+    for c in cutoffs:
+        assets = ([PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT] if c in pre else
+                  [SUPERVISED_CHECKPOINT] if c in sup else [])
+        if has_rl and (assets or c in rl):
+            assets.append(RL_CHECKPOINT)
+        if assets:
+            plan[c] = assets
+    return plan
 
 
 def run_partitioned(instance: DagsterInstance, defs, job_name: str, keys: list[str], *, single_run: bool,

@@ -84,6 +84,12 @@ class TrainingSettings:
     max_epochs: int | None = None       # override trainer.max_epochs of both configs
     warm_start_from_previous: bool = False  # incremental retraining: start from the previous cutoff
     progress_bar: bool = True           # Lightning's progress bar (the demo shows its own progress)
+    rl_config: str | None = None        # e.g. configs/rl.yaml: add rl_checkpoint (PPO on the simulator) per cutoff
+
+    @property
+    def rl_enabled(self) -> bool:
+        """True when ``rl_config`` names a config: the graph then has `rl_checkpoint` and scores it."""
+        return self.rl_config is not None
 
     def __post_init__(self):
         if self.cadence not in CADENCES:
@@ -97,6 +103,8 @@ class TrainingSettings:
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"training.seeds lists a seed twice: {list(seeds)}")
         object.__setattr__(self, "seeds", tuple(int(x) for x in seeds))
+        if self.rl_config is not None and not (isinstance(self.rl_config, str) and self.rl_config):
+            raise ConfigError(f"training.rl_config must be a config path (configs/rl.yaml) or null, got {self.rl_config!r}")
 
     @property
     def cutoff_window(self):

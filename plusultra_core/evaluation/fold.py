@@ -9,11 +9,13 @@ realisation dates). The frame may, and should, hold bars after ``end``: the fold
 decision day then earns the first bar after the fold.
 
 - Strategies: one or more model strategies (e.g. one per seed), optionally their ensemble (mean
-  position and mean forecast, the seed ensemble), the baselines, and -- when ``buy_and_hold`` is
+  position and mean forecast, the seed ensemble), optionally *challengers* (other models of the
+  same cutoff, e.g. the RL fine-tunes, each scored as its own strategy, with their own ensemble;
+  they are not seeds of the primary), the baselines, and -- when ``buy_and_hold`` is
   a baseline -- ``buy_and_hold@exposure``, a constant position equal to the primary strategy's
   average exposure over the fold (a benchmark, not a tradable rule). The primary strategy
   (``FoldResult.model_name``) is the ensemble when there is one, else the first model.
-- Universe: the symbol-days where every model strategy has a (non-NaN) position. Baselines are
+- Universe: the symbol-days where every model and challenger has a (non-NaN) position. Baselines are
   scored on exactly those symbol-days; a baseline without a view there is flat (0).
 - Standalone: the fold's own book starts flat at the fold start (the entry is charged). The
   leaderboard re-books the union of all folds' decisions as one continuous book.
@@ -260,6 +262,7 @@ def evaluate_fold(predictions: pd.DataFrame | Mapping[str, pd.DataFrame], frame:
                   start, end, *, cost_bps: float, baselines: Sequence[str] = DEFAULT_BASELINES,
                   feature_names: Sequence[str] | None = None, train_end=None, purge: int = 0,
                   model_name: str = "model", ensemble_name: str | None = None,
+                  challengers: Mapping[str, pd.DataFrame] | None = None, challenger_ensemble: str | None = None,
                   momentum_lookback: int = 20, ridge: float = 1.0, linear_sizing: str = "scaled",
                   periods_per_year: int = 252) -> FoldResult:
     """Score model strategies and the baselines on the fold ``[start, end)``, net of costs.
@@ -278,6 +281,9 @@ def evaluate_fold(predictions: pd.DataFrame | Mapping[str, pd.DataFrame], frame:
         model_name: the model's strategy name when ``predictions`` is one DataFrame.
         ensemble_name: when given, add the seed ensemble under this name: position and
             expected_return are the mean over the model strategies. It becomes the primary.
+        challengers: ``{strategy: predictions}`` of other models scored beside the primary on the
+            same universe (e.g. ``"temporal_hybrid/rl/seed=0"``); not part of the seed ensemble.
+        challenger_ensemble: when given, add the challengers' mean under this name.
 
     Returns:
         FoldResult (see the module docstring and `book` for every convention).
@@ -289,7 +295,11 @@ def evaluate_fold(predictions: pd.DataFrame | Mapping[str, pd.DataFrame], frame:
     """
     models = _model_predictions(predictions, model_name)
     model_names = list(models)
-    baselines = _check_args(cost_bps, baselines, model_names, ensemble_name)
+    rivals = dict(challengers or {})
+    if challenger_ensemble is not None and not rivals:
+        raise ConfigError("evaluate_fold: challenger_ensemble is set but there are no challengers")
+    named = [*model_names, *rivals, *([challenger_ensemble] if challenger_ensemble else [])]
+    baselines = _check_args(cost_bps, baselines, named, ensemble_name)
     start, end = check_period(start, end)
     feature_names = list(feature_names or [])
     frame = prepare_frame(frame, feature_names if "linear" in baselines else ())
@@ -301,10 +311,16 @@ def evaluate_fold(predictions: pd.DataFrame | Mapping[str, pd.DataFrame], frame:
         p, e = _scatter(keys, _check_predictions(preds, start, end, table), table)
         model_pos.append(p)
         model_exp.append(e)
+    rival_pos, rival_exp = [], []
+    for name, preds in rivals.items():  # a few seeds
+        table = f"{PREDICTIONS}[{name}]"
+        p, e = _scatter(keys, _check_predictions(preds, start, end, table), table)
+        rival_pos.append(p)
+        rival_exp.append(e)
 
     realised, realised_at = next_bar(frame)
     period = in_period(frame, start, end)
-    universe = period & np.isfinite(np.stack(model_pos)).all(axis=0)  # [N] every model decided
+    universe = period & np.isfinite(np.stack(model_pos + rival_pos)).all(axis=0)  # [N] every model decided
     evaluated = period & ~np.isnat(realised_at)                      # [N] outcome known
     if not (universe & evaluated).any():
         raise DataValidationError(
@@ -321,6 +337,15 @@ def evaluate_fold(predictions: pd.DataFrame | Mapping[str, pd.DataFrame], frame:
         strategies.append(ensemble_name)
         pos.append(np.where(universe, np.mean(model_pos, axis=0), np.nan))
         exp.append(np.where(universe, np.mean(model_exp, axis=0), np.nan))
+    strategies += list(rivals)
+    pos += rival_pos
+    exp += rival_exp
+    if challenger_ensemble:
+        strategies.append(challenger_ensemble)
+        pos.append(np.where(universe, np.mean(rival_pos, axis=0), np.nan))
+        exp.append(np.where(universe, np.mean(rival_exp, axis=0), np.nan))
+    if rivals:
+        info.update(challengers=list(rivals), challenger_ensemble=challenger_ensemble)
     for name in baselines:
         b_rows = _baseline_rows(name, frame, start, end, feature_names, train_end, purge,
                                 momentum_lookback, ridge, linear_sizing, info)

@@ -32,6 +32,7 @@ from plusultra_pipeline.constants import (
     EVALUATION_GROUP,
     EVALUATION_REPORT,
     LEADERBOARD,
+    RL_CHECKPOINT,
     SUPERVISED_CHECKPOINT,
     TRADE_RECONCILIATION,
     TRAINING_SET,
@@ -85,34 +86,46 @@ def _member_names(architecture: str, seeds) -> tuple[list[str], str | None]:
 def evaluate_cutoff(settings: PipelineSettings, store, cutoff: str, next_cutoff: str):
     """Predict the fold's out-of-sample period with every seed's checkpoint; compare with baselines.
 
-    Returns ``(FoldResult, checkpoint paths, their sidecars)``.
+    With RL on, every seed's RL checkpoint is scored too, as its own strategy (``<arch>/rl``, its
+    seeds and their ensemble) on the same symbol-days. Returns ``(FoldResult, checkpoint paths,
+    their sidecars)``, supervised first, then RL.
     """
     from plusultra_core.evaluation import evaluate_fold
     from plusultra_core.inference.predict import load_supervised, predict_frame
 
     seeds = settings.training.seeds
     paths = checkpoint_paths(settings.store_path, "supervised", cutoff, seeds)
+    rl_paths = checkpoint_paths(settings.store_path, "rl", cutoff, seeds) if settings.training.rl_enabled else []
     loaded = [load_supervised(p) for p in paths]
+    rl_loaded = [load_supervised(p) for p in rl_paths]
     start, stop = pd.Timestamp(cutoff), pd.Timestamp(next_cutoff)
     end = stop - pd.Timedelta(days=1)
     frame, _ = load_frame_until(store, stop + pd.Timedelta(days=OUTCOME_PADDING_DAYS), settings.history.period)
     sidecars = [side for _, side in loaded]
-    train_end = max(pd.Timestamp(side["train_range"][1]) for side in sidecars)
+    train_end = max(pd.Timestamp(side["train_range"][1]) for side in sidecars + [s for _, s in rl_loaded])
     if train_end >= start:  # the graph guarantees it; a report must never be in-sample
         raise Failure(description=f"a checkpoint of cutoff {cutoff} was trained up to {train_end.date()}, "
                                   f"inside its evaluation period starting {start.date()}")
     names, ensemble = _member_names(sidecars[0].get("architecture", "model"), seeds)
     features = list(sidecars[0]["feature_names"])
-    predictions = {name: predict_frame(module, frame, list(side["feature_names"]),
-                                       context_length=int(side["context_length"]), start=start, end=end,
-                                       zscore=bool(side.get("zscore", False)))
-                   for name, (module, side) in zip(names, loaded)}
+
+    def predict(pairs, strategy_names):
+        return {name: predict_frame(module, frame, list(side["feature_names"]),
+                                    context_length=int(side["context_length"]), start=start, end=end,
+                                    zscore=bool(side.get("zscore", False)))
+                for name, (module, side) in zip(strategy_names, pairs)}
+
+    predictions = predict(loaded, names)
+    # the RL fine-tunes are their own strategy, <arch>/rl (per seed, and their ensemble)
+    rl_names, rl_ensemble = (_member_names(f"{sidecars[0].get('architecture', 'model')}/rl", seeds)
+                             if rl_loaded else ([], None))
     cost_bps, _ = evaluation_cost_bps(settings, store)
     result = evaluate_fold(predictions if len(names) > 1 else predictions[names[0]], frame, start, stop,
                            cost_bps=cost_bps, baselines=tuple(settings.evaluation.baselines),
                            feature_names=features, train_end=train_end, purge=settings.training.purge_bars,
-                           model_name=names[0], ensemble_name=ensemble)
-    return result, paths, sidecars
+                           model_name=names[0], ensemble_name=ensemble,
+                           challengers=predict(rl_loaded, rl_names) or None, challenger_ensemble=rl_ensemble)
+    return result, paths + rl_paths, sidecars + [side for _, side in rl_loaded]
 
 
 def record_trials(settings: PipelineSettings, result, cutoff: str, sidecars: list[dict]) -> list[str]:
@@ -121,8 +134,8 @@ def record_trials(settings: PipelineSettings, result, cutoff: str, sidecars: lis
     from plusultra_core.evaluation.trials import configuration_hash, record_trial, trial_id
 
     arch = sidecars[0].get("architecture", "model")
-    hashes = [configuration_hash(side.get("config", {})) for side in sidecars]
     members = list(result.model_strategies)
+    hashes = [configuration_hash(side.get("config", {})) for side in sidecars[:len(members)]]
     ids = []
     for name, side, cfg_hash in zip(members, sidecars, hashes):
         member = f"seed={side.get('seed', 0)}"
@@ -135,6 +148,21 @@ def record_trials(settings: PipelineSettings, result, cutoff: str, sidecars: lis
         record_trial(trials_dir(settings.store_path), ids[-1],
                      {"architecture": arch, "config_hash": ensemble_hash, "member": "ensemble"}, cutoff,
                      result.daily[result.model_name])
+    # the RL fine-tunes are configurations tried too (the DSR must count them)
+    rivals, rival_sides = result.info.get("challengers") or [], sidecars[len(members):]
+    rl_hashes = [configuration_hash({**side.get("config", {}), "rl": side.get("rl_config", {})}) for side in rival_sides]
+    for name, side, cfg_hash in zip(rivals, rival_sides, rl_hashes):
+        ids.append(trial_id(f"{arch}/rl", cfg_hash, f"seed={side.get('seed', 0)}"))
+        record_trial(trials_dir(settings.store_path), ids[-1],
+                     {"architecture": f"{arch}/rl", "config_hash": cfg_hash, "member": f"seed={side.get('seed', 0)}"},
+                     cutoff, result.daily[name])
+    rl_ensemble = result.info.get("challenger_ensemble")
+    if rl_ensemble:
+        ensemble_hash = config_hash({"members": sorted(rl_hashes)})
+        ids.append(trial_id(f"{arch}/rl", ensemble_hash, "ensemble"))
+        record_trial(trials_dir(settings.store_path), ids[-1],
+                     {"architecture": f"{arch}/rl", "config_hash": ensemble_hash, "member": "ensemble"}, cutoff,
+                     result.daily[rl_ensemble])
     return ids
 
 
@@ -144,6 +172,15 @@ def _numbers(summary) -> dict:
     keys = ("sharpe", "sharpe_ci_low", "sharpe_ci_high", "sharpe_diff_vs_bh", "p_vs_bh", "total_return_pct",
             "max_drawdown_pct", "ic", "ic_t", "dsr")
     return {f"{k}": round(float(row[k]), 4) for k in keys if k in row and pd.notna(row[k])}
+
+
+def _rl_numbers(summary, result) -> dict:
+    """With RL on: the RL strategy's (its ensemble's) Sharpe beside the primary's, chartable per fold."""
+    rivals = result.info.get("challengers") or []
+    name = result.info.get("challenger_ensemble") or (rivals[0] if rivals else None)
+    if name is None or name not in summary.table.index or pd.isna(summary.table.loc[name, "sharpe"]):
+        return {}
+    return {"rl_strategy": name, "rl_sharpe": round(float(summary.table.loc[name, "sharpe"]), 4)}
 
 
 def coverage_check(coverage: dict) -> AssetCheckResult:
@@ -164,7 +201,7 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
         # the fold scores [C, next C) plus the first bars after it: the training sets of C and the
         # next two cutoffs hold every partition it reads
-        deps=[SUPERVISED_CHECKPOINT,
+        deps=[SUPERVISED_CHECKPOINT, *([RL_CHECKPOINT] if settings.training.rl_enabled else []),
               AssetDep(TRAINING_SET, partition_mapping=TimeWindowPartitionMapping(start_offset=0, end_offset=2)),
               # booking the realised cost makes every fold depend on every reconciled day
               *([AssetDep(TRADE_RECONCILIATION, partition_mapping=AllPartitionMapping())]
@@ -177,7 +214,7 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
                                                 "has no next bar for (the end of the data).")],
     )
     def evaluation_report(context: AssetExecutionContext, store: PartitionStore, market_db: MarketDatabase):
-        """Out-of-sample fold report: every seed's model and their ensemble from the cutoff to the next one, net of costs, beside baselines."""
+        """Out-of-sample fold report: every seed's model and their ensemble (and, with RL on, the RL fine-tunes) from the cutoff to the next one, net of costs, beside baselines."""
         from plusultra_core.evaluation.report import fold_markdown, write_fold_report
         from plusultra_core.evaluation.research import research_summary
 
@@ -202,6 +239,7 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
         yield MaterializeResult(metadata={
             "verdict": MetadataValue.text(summary.verdict),
             **_numbers(summary),
+            **_rl_numbers(summary, result),
             "oos_period": f"{cutoff} .. {next_cutoff} (exclusive)",
             "coverage": MetadataValue.json(result.info.get("coverage", {})),
             "train_range": " .. ".join(map(str, sidecars[0].get("train_range", []))),

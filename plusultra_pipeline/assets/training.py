@@ -9,8 +9,13 @@ run is `plusultra_pipeline.stage_config.cutoff_config`'s (the one `plusultra tra
 the cutoff's split and the training set's features), so its hash is the hash of what ran. Every
 checkpoint's lineage -- data version, features and their hash, config hash, fit and validation
 ranges, parent checkpoint, validation metrics -- is in its JSON sidecar and on its partition.
+
+With ``training.rl_config`` set, ``rl_checkpoint`` follows: each seed's supervised checkpoint
+PPO-fine-tuned on the execution simulator (`plusultra_core.rl.run_rl`) over the same fit range,
+its weights selected on the same validation slice, written in the supervised format.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +35,16 @@ from plusultra_core.config import config_hash
 from plusultra_core.walkforward import annotate_sidecar
 from plusultra_pipeline.constants import (
     PRETRAINED_CHECKPOINT,
+    RL_CHECKPOINT,
     SUPERVISED_CHECKPOINT,
     TRAINING_GROUP,
     TRAINING_SET,
 )
-from plusultra_pipeline.code_versions import training_code_version
+from plusultra_pipeline.code_versions import rl_code_version, training_code_version
 from plusultra_pipeline.events import file_version
 from plusultra_pipeline.executors import training_op_tags
 from plusultra_pipeline.training_metrics import display_value, epoch_logger, epoch_metadata
+from plusultra_pipeline.layout import checkpoint_path
 from plusultra_pipeline.metadata import table
 from plusultra_pipeline.resources import PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
@@ -177,4 +184,46 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
 
         yield from train_seeds(context, store, "supervised", run_training, "train")
 
-    return pretrained_checkpoint, supervised_checkpoint
+    if not training.rl_enabled:
+        return pretrained_checkpoint, supervised_checkpoint
+
+    @asset(
+        name=RL_CHECKPOINT,
+        partitions_def=cutoffs_def,
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
+        deps=[TRAINING_SET, SUPERVISED_CHECKPOINT],
+        group_name=TRAINING_GROUP,
+        code_version=rl_code_version(settings),
+        kinds={"pytorch"},
+        op_tags=gpu_tags,
+        check_specs=_check_specs(RL_CHECKPOINT, cutoffs_def),
+    )
+    def rl_checkpoint(context: AssetExecutionContext, store: PartitionStore):
+        """PPO fine-tune per seed of the same cutoff and seed's supervised policy on the execution simulator (net PnL minus a risk term), selected on the purged validation slice."""
+        from plusultra_core.rl import load_rl_config, run_rl
+
+        cutoff = context.partition_key
+        data = load_training_data(store.store(), cutoff, period, training.cutoff_window)
+        lineage = data.lineage()
+        base = load_rl_config(settings.project_path(training.rl_config))
+        infos, hashes, parents = [], [], []
+        for seed in training.seeds:  # one PPO run per supervised seed
+            cfg = replace(base, seed=base.seed + int(seed))
+            parent = checkpoint_path(settings.store_path, "supervised", cutoff, seed)
+            info = run_rl(parent, data.frame, cfg, checkpoint_path(settings.store_path, "rl", cutoff, seed),
+                          fit_end=data.split.fit_end, log=context.log.info)
+            cfg_hash = config_hash(cfg.to_dict())
+            annotate_sidecar(info.path, {**lineage, "cutoff": cutoff, "config_hash": cfg_hash, "seed": int(seed),
+                                         "purge_bars": training.purge_bars, "kind": "rl", "parent": str(parent)})
+            context.log.info(f"cutoff {cutoff} seed {seed}: rl from {parent.name}, metrics {_numbers(info.metrics)}")
+            infos.append(info)
+            hashes.append(cfg_hash)
+            parents.append(str(parent))
+        paths = [Path(i.path) for i in infos]
+        yield MaterializeResult(asset_key=RL_CHECKPOINT,
+                                metadata={**_metadata(infos, training.seeds, lineage, hashes, parents),
+                                          "path": MetadataValue.path(str(store.location(RL_CHECKPOINT, cutoff)))},
+                                data_version=DataVersion(file_version(paths)))
+        yield from checkpoint_checks("rl", cutoff, list(zip(training.seeds, paths)), lineage)
+
+    return pretrained_checkpoint, supervised_checkpoint, rl_checkpoint

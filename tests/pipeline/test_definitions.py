@@ -131,3 +131,24 @@ def test_dagster_definitions_validate_cli(tmp_path):
     proc = subprocess.run([str(exe), "definitions", "validate", "-m", "plusultra_pipeline.definitions"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rl_switch_adds_rl_checkpoint_and_changes_nothing_else():
+    """``training.rl_config`` adds `rl_checkpoint` (with the checkpoints' checks) between the
+    supervised checkpoint and the fold report; the other assets keep their code versions, except
+    the fold report and leaderboard, which now score the RL strategy too."""
+    from dataclasses import replace
+
+    settings = load_settings(environ={})
+    on = replace(settings, training=replace(settings.training, rl_config="configs/rl.yaml"))
+    graph, rl_graph = defs.resolve_asset_graph(), build_definitions(on).resolve_asset_graph()
+    rl = AssetKey("rl_checkpoint")
+    assert set(rl_graph.get_all_asset_keys()) - set(graph.get_all_asset_keys()) == {rl}
+    assert {k.name for k in rl_graph.asset_check_keys if k.asset_key == rl} == {"weights_finite",
+                                                                                "sidecar_matches_partition"}
+    assert rl_graph.get(rl).parent_keys == {AssetKey("supervised_checkpoint"), AssetKey("training_set")}
+    assert rl in rl_graph.get(AssetKey("evaluation_report")).parent_keys
+    changed = {k.to_user_string() for k in graph.materializable_asset_keys
+               if graph.get(k).code_version != rl_graph.get(k).code_version}
+    assert changed == {"evaluation_report", "leaderboard"}
+    assert rl_graph.get(rl).code_version

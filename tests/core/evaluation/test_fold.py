@@ -310,3 +310,37 @@ def test_bias_plus_timing_minus_cost_is_the_mean_net_return():
     assert m.at["buy_and_hold", "timing_return"] == pytest.approx(0.0, abs=1e-12)
     assert m.at["model", "timing_return"] > 5 * abs(m.at["model", "bias_return"])
     assert m.at["model", "cost_drag"] > m.at["buy_and_hold", "cost_drag"] > 0
+
+
+def test_challengers_are_their_own_strategies_beside_the_seed_ensemble():
+    frame = make_frame(n_symbols=3, n_days=80, seed=12)
+    rng = np.random.default_rng(3)
+
+    def preds():
+        return _preds(frame, rng.uniform(-1, 1, len(frame)), rng.normal(0, 0.01, len(frame)))
+
+    seeds = {f"hybrid/seed={i}": preds() for i in range(2)}
+    rivals = {f"hybrid/rl/seed={i}": preds() for i in range(2)}
+    late = rivals["hybrid/rl/seed=1"]
+    late.loc[late.index[(late["timestamp"] >= "2020-02-10").to_numpy()][:4], "position"] = np.nan   # in the fold
+    result = evaluate_fold(seeds, frame, "2020-02-03", "2020-04-01", cost_bps=5.0, baselines=("buy_and_hold",),
+                           ensemble_name="hybrid/ensemble", challengers=rivals,
+                           challenger_ensemble="hybrid/rl/ensemble")
+    assert result.strategies == ["hybrid/seed=0", "hybrid/seed=1", "hybrid/ensemble", "hybrid/rl/seed=0",
+                                 "hybrid/rl/seed=1", "hybrid/rl/ensemble", "buy_and_hold", EXPOSURE_MATCHED]
+    assert result.model_name == "hybrid/ensemble" and result.model_strategies == list(seeds)
+    wide = result.decisions.pivot_table(index=["symbol", "timestamp"], columns="strategy", values="position",
+                                        dropna=False)
+    inside = wide[list(seeds) + list(rivals)].notna().all(axis=1)          # one universe for all
+    assert (~inside).sum() >= 4 and wide.loc[~inside, "hybrid/ensemble"].isna().all()
+    np.testing.assert_allclose(wide.loc[inside, "hybrid/ensemble"], wide.loc[inside, list(seeds)].mean(axis=1),
+                               atol=1e-15)                                  # the seeds' mean, no challenger in it
+    np.testing.assert_allclose(wide.loc[inside, "hybrid/rl/ensemble"], wide.loc[inside, list(rivals)].mean(axis=1),
+                               atol=1e-15)
+    assert result.info["challengers"] == list(rivals)
+    with pytest.raises(ConfigError, match="baseline's name or used twice"):
+        evaluate_fold(seeds, frame, "2020-02-03", "2020-04-01", cost_bps=5.0, baselines=(),
+                      challengers={"hybrid/seed=0": preds()})
+    with pytest.raises(ConfigError, match="no challengers"):
+        evaluate_fold(seeds, frame, "2020-02-03", "2020-04-01", cost_bps=5.0, baselines=(),
+                      challenger_ensemble="x")

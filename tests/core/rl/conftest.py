@@ -8,7 +8,7 @@ import torch
 
 from plusultra_core.simulation import SimulatorConfig
 from plusultra_core.training.runner import run_training
-from tests.core.rl.market import FEATURES, synthetic_frame
+from plusultra_core.rl.synthetic import FEATURES, synthetic_frame
 from tests.core.training.helpers import train_config
 
 # real frictions: fee, spread, square-root impact, a volume cap and short borrow

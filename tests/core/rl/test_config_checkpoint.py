@@ -14,7 +14,7 @@ from plusultra_core.inference.predict import load_supervised, predict_frame
 from plusultra_core.rl import ActorCritic, RLConfig, build_env, embed_all, load_rl_config, run_rl
 from plusultra_core.training.checkpoints import read_sidecar
 from tests.core.rl.conftest import CONTEXT, FRICTIONS
-from tests.core.rl.market import FEATURES
+from plusultra_core.rl.synthetic import FEATURES
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "rl.yaml"
 

@@ -14,7 +14,7 @@ from plusultra_core.inference.predict import load_supervised
 from plusultra_core.rl import ActorCritic, build_env, evaluate_policy, gae, load_rl_config, train_ppo
 from plusultra_core.rl.ppo import sample_actions
 from tests.core.rl.conftest import CONTEXT, FRICTIONS
-from tests.core.rl.market import FEATURES
+from plusultra_core.rl.synthetic import FEATURES
 
 PPO = {"iterations": 40, "segments": 4, "rollout_bars": 256, "eval_every": 5}
 

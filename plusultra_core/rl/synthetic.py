@@ -1,4 +1,4 @@
-"""Synthetic markets for the RL tests and the RL bench: a planted tradable signal, or a random walk.
+"""Synthetic markets for the RL tests and `bench/bench_rl.py`: a planted tradable signal, or a random walk.
 
 Per symbol a persistent AR(1) signal ``z_t`` (unit variance, ``phi`` per day) is observed at the
 close of t as the feature ``signal``; the next bar's return is
