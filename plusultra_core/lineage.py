@@ -24,7 +24,7 @@ from plusultra_core.errors import CheckpointError, PartitionKeyError
 
 INFERENCE_FRAMES = "inference_frames"
 _MAX_DEPTH = 64
-_METRIC_KEYS = ("val/loss", "val/sharpe", "test/sharpe", "val/masked_loss")
+_METRIC_KEYS = ("val/loss", "val/sharpe", "test/sharpe", "val/masked_loss", "val/contrastive_loss")
 
 
 def _resolve_parent(parent: str, child: Path) -> Path:

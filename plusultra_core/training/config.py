@@ -22,6 +22,8 @@ PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
 # CPU, NCCL on GPUs); launched by Lightning itself on one node or by torchrun across nodes.
 STRATEGIES = ("auto", "ddp")
 MASK_STRATEGIES = ("random", "span", "feature")
+# pretraining objectives: masked reconstruction, TS2Vec-style contrast, or their weighted sum
+OBJECTIVES = ("masked", "contrastive", "both")
 
 
 def _as_tuple(value: Any, name: str) -> tuple[str, ...] | None:
@@ -239,16 +241,78 @@ class MaskingConfig:
             raise ValueError(f"masking.span_length must be >= 1, got {self.span_length!r}")
 
 
+def _check_share(value: Any, name: str, *, upper_open: bool = True) -> None:
+    """A number in [0, 1) (or [0, 1] when ``upper_open`` is False), never a bool."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0)
+    if not ok:
+        raise ValueError(f"{name} must lie in [0, {'1)' if upper_open else '1]'}, got {value!r}")
+
+
+@dataclass
+class ContrastiveConfig:
+    """TS2Vec-style hierarchical contrast (`plusultra_core.training.contrastive`).
+
+    Two overlapping crops of each input window, the first reaching further into the past, are
+    augmented independently (Gaussian ``jitter_std`` in z-score units, a per-sample per-feature
+    scale ``1 + N(0, scale_std)``, whole time steps zeroed with probability ``mask_ratio``) and
+    encoded; on their overlap, of at least ``min_overlap`` steps, an InfoNCE loss pulls the two
+    embeddings of a step together against other windows at that step (instance contrast, weight
+    ``alpha``) and other steps of that window (temporal contrast, ``1 - alpha``), at every level
+    of a max-pool hierarchy over time. Temporal contrast starts at level ``temporal_unit``.
+    ``weight`` scales this loss in ``objective: both`` (masked + weight x contrastive).
+    """
+
+    alpha: float = 0.5
+    temporal_unit: int = 0
+    min_overlap: int = 4
+    jitter_std: float = 0.05
+    scale_std: float = 0.1
+    mask_ratio: float = 0.1
+    weight: float = 1.0
+
+    def __post_init__(self):
+        _check_share(self.alpha, "contrastive.alpha", upper_open=False)
+        _check_share(self.mask_ratio, "contrastive.mask_ratio")
+        for name in ("temporal_unit", "min_overlap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"contrastive.{name} must be an integer >= 0, got {value!r}")
+        if self.min_overlap < 2:
+            # a 1-step overlap has no temporal negatives and no hierarchy: nothing to contrast in time
+            raise ValueError(f"contrastive.min_overlap must be >= 2, got {self.min_overlap!r}")
+        for name in ("jitter_std", "scale_std"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"contrastive.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.weight > 0:
+            raise ValueError(f"contrastive.weight must be > 0, got {self.weight!r}")
+
+
 @dataclass
 class PretrainConfig:
-    """Masked time-series pretraining run."""
+    """Self-supervised pretraining run: ``objective`` masked reconstruction (``masking``), TS2Vec
+    contrast (``contrastive``) or both (masked + ``contrastive.weight`` x contrastive)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    objective: str = "masked"
     masking: MaskingConfig = field(default_factory=MaskingConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output_dir: str = ".plusultra/checkpoints/pretrain"
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        if self.objective != "masked" and self.contrastive.min_overlap > self.data.context_length:
+            raise ValueError(f"contrastive.min_overlap ({self.contrastive.min_overlap}) exceeds data.context_length "
+                             f"({self.data.context_length}): no two crops of a window can overlap that long")
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The losses this run sums: ``("masked",)``, ``("contrastive",)`` or both."""
+        return ("masked", "contrastive") if self.objective == "both" else (self.objective,)
 
 
 @dataclass

@@ -147,8 +147,9 @@ def _sidecar(kind: str, cfg, model_cfg, names, frame, dm, metrics, parent=None, 
 def run_pretraining(cfg: PretrainConfig, frame: pd.DataFrame | None = None, *,
                     feature_names: Sequence[str] | None = None,
                     callbacks: Sequence[pl.Callback] = ()) -> CheckpointInfo:
-    """Masked-reconstruction pretraining; writes ``<output_dir>/pretrained.pt`` (+ ``.json``)."""
-    from plusultra_core.training.pretrain_module import MaskedTimeSeriesLightningModule
+    """Self-supervised pretraining (``cfg.objective``: masked, contrastive or both); writes
+    ``<output_dir>/pretrained.pt`` (+ ``.json``)."""
+    from plusultra_core.training.pretrain_module import PretrainLightningModule
 
     frame, names = _resolve_frame(cfg.data, frame, feature_names)
     model_cfg = build_model_config(cfg.model)
@@ -156,15 +157,16 @@ def run_pretraining(cfg: PretrainConfig, frame: pd.DataFrame | None = None, *,
     trainer = build_trainer(cfg.trainer, out_dir, gradient_clip_val=cfg.optim.grad_clip, name="pretrain",
                             callbacks=callbacks)
     dm = WindowDataModule.from_frame(frame, cfg.data, names, seed=cfg.trainer.seed)
-    module = MaskedTimeSeriesLightningModule(model_cfg, cfg.model.architecture, len(names), cfg.masking,
-                                             cfg.optim, horizon=cfg.data.horizon)
+    module = PretrainLightningModule(model_cfg, cfg.model.architecture, len(names), cfg.masking, cfg.optim,
+                                     horizon=cfg.data.horizon, objective=cfg.objective, contrastive=cfg.contrastive)
     trainer.fit(module, datamodule=dm)
     best = _restore_best(trainer, module)
     metrics = _validated_metrics(trainer, module, dm)
     metrics.update({"best_score": best, "epochs": trainer.current_epoch, "steps": trainer.global_step})
     return _save_on_rank_zero(trainer, out_dir / PRETRAINED_NAME, module.state_dict(),
                               _sidecar("pretrain", cfg, model_cfg, names, frame, dm, metrics,
-                                       extra={"masking": to_dict(cfg.masking)}))
+                                       extra={"objective": cfg.objective, "masking": to_dict(cfg.masking),
+                                              "contrastive": to_dict(cfg.contrastive)}))
 
 
 def _check_parent_features(path: str, names: Sequence[str]) -> None:

@@ -8,13 +8,13 @@ the checkpoint and its sidecar went plus the validation (and, for ``train``, tes
 
 from __future__ import annotations
 
-_METRIC_ORDER = ("val/loss", "val/masked_loss", "val/sharpe", "val/max_drawdown", "val/ic",
+_METRIC_ORDER = ("val/loss", "val/masked_loss", "val/contrastive_loss", "val/sharpe", "val/max_drawdown", "val/ic",
                  "val/long_sharpe", "test/sharpe", "test/max_drawdown", "test/ic", "test/long_sharpe",
                  "epochs", "steps")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("pretrain", help="masked time-series pretraining of a backbone")
+    p = subparsers.add_parser("pretrain", help="self-supervised pretraining of a backbone (masked, contrastive or both: the config's objective)")
     p.add_argument("--config", default=None, help="pretraining YAML (default: the settings' training.pretrain_config)")
     _common(p)
     p.set_defaults(handler=_pretrain)

@@ -9,7 +9,7 @@ from plusultra_core.errors import ConfigError
 from plusultra_core.training.checkpoints import load_checkpoint
 from plusultra_core.training.config import build_model_config
 from plusultra_core.training.datamodule import WindowDataModule, ordered_blocks
-from plusultra_core.training.pretrain_module import MaskedTimeSeriesLightningModule
+from plusultra_core.training.pretrain_module import PretrainLightningModule
 from plusultra_core.training.runner import PRETRAINED_NAME, run_pretraining
 from plusultra_core.training.trainer import build_trainer
 
@@ -27,7 +27,7 @@ def test_pretraining_halves_masked_reconstruction_error(tmp_path):
     cfg.model.params["causal"] = False
     trainer = build_trainer(cfg.trainer, tmp_path, gradient_clip_val=cfg.optim.grad_clip)
     dm = WindowDataModule.from_frame(frame, cfg.data, FEATURES)
-    module = MaskedTimeSeriesLightningModule(build_model_config(cfg.model), cfg.model.architecture,
+    module = PretrainLightningModule(build_model_config(cfg.model), cfg.model.architecture,
                                              len(FEATURES), cfg.masking, cfg.optim, horizon=cfg.data.horizon)
     initial = trainer.validate(module, datamodule=dm, verbose=False)[0]["val/masked_loss"]
     trainer.fit(module, datamodule=dm)

@@ -10,7 +10,7 @@ from plusultra_core.errors import CheckpointError
 from plusultra_core.models.registry import ARCHITECTURES
 from plusultra_core.training.checkpoints import load_checkpoint, save_checkpoint
 from plusultra_core.training.config import build_model_config
-from plusultra_core.training.pretrain_module import MaskedTimeSeriesLightningModule
+from plusultra_core.training.pretrain_module import PretrainLightningModule
 from plusultra_core.training.runner import run_training
 from plusultra_core.training.supervised_module import SupervisedTradingModule
 
@@ -51,7 +51,7 @@ def test_seeded_runs_are_reproducible(tmp_path, ar1):
 
 
 def _modules(cfg_pre, cfg_train):
-    pre = MaskedTimeSeriesLightningModule(build_model_config(cfg_pre.model), cfg_pre.model.architecture,
+    pre = PretrainLightningModule(build_model_config(cfg_pre.model), cfg_pre.model.architecture,
                                           len(FEATURES), cfg_pre.masking, cfg_pre.optim, horizon=cfg_pre.data.horizon)
     sup = SupervisedTradingModule(build_model_config(cfg_train.model), cfg_train.model.architecture,
                                   len(FEATURES), cfg_train.data.horizon, cfg_train.head, cfg_train.loss,
