@@ -35,7 +35,7 @@ def build_definitions(settings: PipelineSettings | None = None, calendar: DataCa
     history = history_partitions(settings.history, calendar)
     cutoffs = cutoff_partitions(settings.training, calendar)
     days = trading_day_partitions(settings.inference, calendar)
-    jobs = build_jobs(rl=settings.training.rl_enabled)
+    jobs = build_jobs(rl=settings.training.rl_enabled, pretrain=settings.training.pretrain)
     lookback = lookback_periods(settings)
     code_version = history_code_version(settings, lookback)
     market_db, validated_bars = build_ingest_assets(settings, history, code_version)

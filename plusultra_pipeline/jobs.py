@@ -30,13 +30,20 @@ HISTORY_ASSETS = (VALIDATED_BARS, FEATURE_PANEL, WINDOW_TENSORS)
 TRAINING_ASSETS = (PRETRAINED_CHECKPOINT, SUPERVISED_CHECKPOINT)
 
 
+def training_assets(pretrain: bool = True) -> tuple[str, ...]:
+    """The checkpoint assets of the graph: without pretraining (``training.pretrain: false``)
+    there is no pretrained checkpoint, only the cold-started supervised one."""
+    return TRAINING_ASSETS if pretrain else (SUPERVISED_CHECKPOINT,)
+
+
 def _job(name: str, stage: str, selection, description: str):
     return define_asset_job(name, selection=selection, description=description, tags={RUN_STAGE_TAG: stage})
 
 
-def build_jobs(rl: bool = False) -> dict:
-    """Every job by name, each tagged with its stage; ``rl``: the training job ends with `rl_checkpoint`."""
-    training = (*TRAINING_ASSETS, RL_CHECKPOINT) if rl else TRAINING_ASSETS
+def build_jobs(rl: bool = False, pretrain: bool = True) -> dict:
+    """Every job by name, each tagged with its stage; ``rl``: the training job ends with `rl_checkpoint`;
+    ``pretrain`` as ``training.pretrain`` (false: no pretrained checkpoint)."""
+    training = (*training_assets(pretrain), RL_CHECKPOINT) if rl else training_assets(pretrain)
     jobs = (
         _job("observe_market_db_job", "observe", AssetSelection.assets(MARKET_DB),
              "Observe the SQLite file: record the fingerprint of every changed shard × period."),
@@ -45,7 +52,8 @@ def build_jobs(rl: bool = False) -> dict:
         _job("training_set_job", "training_set", AssetSelection.assets(TRAINING_SET),
              "Refresh every cutoff's training-set manifest (reads sidecars only, no rows)."),
         _job("training_job", "training", AssetSelection.assets(*training),
-             "Pretrained then supervised (then, with RL on, PPO) checkpoint of one training cutoff."),
+             ("Pretrained then supervised" if pretrain else "Supervised (cold start: training.pretrain is false)")
+             + " (then, with RL on, PPO) checkpoint of one training cutoff."),
         _job("evaluation_job", "evaluation", AssetSelection.assets(EVALUATION_REPORT),
              "Out-of-sample report of one cutoff's fold (run once its period has ended)."),
         _job("leaderboard_job", "evaluation", AssetSelection.assets(LEADERBOARD),

@@ -193,15 +193,17 @@ def refresh_training_sets(instance: DagsterInstance, defs) -> str | None:
 
 def cutoffs_to_train(instance: DagsterInstance, defs, cutoffs: list[str]) -> dict[str, list[str]]:
     """``cutoff -> assets`` to rebuild: both checkpoints when Dagster calls the pretrained one
-    missing or stale (the supervised one warm-starts from it), else the supervised one alone; when
-    the graph has `rl_checkpoint`, it follows whatever was rebuilt (it fine-tunes the supervised
-    one), or is rebuilt alone when only it is missing or stale."""
+    missing or stale (the supervised one warm-starts from it), else the supervised one alone (and
+    always alone in a graph without pretraining); when the graph has `rl_checkpoint`, it follows
+    whatever was rebuilt (it fine-tunes the supervised one), or is rebuilt alone when only it is
+    missing or stale."""
     from plusultra_pipeline.constants import PRETRAINED_CHECKPOINT, RL_CHECKPOINT, SUPERVISED_CHECKPOINT
     from plusultra_pipeline.staleness import to_do
 
-    pre = set(to_do(instance, defs, PRETRAINED_CHECKPOINT, cutoffs))
+    graph = defs.resolve_asset_graph()
+    pre = set(to_do(instance, defs, PRETRAINED_CHECKPOINT, cutoffs)) if graph.has(AssetKey(PRETRAINED_CHECKPOINT)) else set()
     sup = set(to_do(instance, defs, SUPERVISED_CHECKPOINT, cutoffs))
-    has_rl = AssetKey(RL_CHECKPOINT) in defs.resolve_asset_graph().get_all_asset_keys()
+    has_rl = graph.has(AssetKey(RL_CHECKPOINT))
     rl = set(to_do(instance, defs, RL_CHECKPOINT, cutoffs)) if has_rl else set()
     plan = {}
     for c in cutoffs:

@@ -78,6 +78,7 @@ class TrainingSettings:
     rolling_years: int | None = None
     recency_halflife_years: float | None = None  # sample recent training blocks more often
     seeds: tuple[int, ...] = (0,)       # one model per seed per cutoff; reports show mean ± std and the ensemble
+    pretrain: bool = True               # false: no pretrained_checkpoint asset; supervised models start cold
     pretrain_config: str = "configs/pretrain.yaml"
     train_config: str = "configs/train.yaml"
     architecture: str | None = None     # override model.architecture of both configs

@@ -74,7 +74,8 @@ def fold_of(settings, cutoff, feature_names) -> Fold:
 def cutoff_config(kind: str, settings, cutoff: str, seed: int, feature_names):
     """The graph's config of one cutoff and seed: output where the store's layout puts the
     checkpoint; a supervised run warm-starts from the same cutoff and seed's pretrained checkpoint
-    (or, with incremental retraining, from the previous cutoff's supervised one)."""
+    (or, with incremental retraining, from the previous cutoff's supervised one; without
+    pretraining, ``training.pretrain: false``, it starts cold unless it has such a previous one)."""
     from plusultra_pipeline.layout import checkpoint_path, previous_cutoff
 
     _kind(kind)
@@ -82,12 +83,12 @@ def cutoff_config(kind: str, settings, cutoff: str, seed: int, feature_names):
     asset = {"pretrain": "pretrained", "train": "supervised"}[kind]
     run = RunOverrides(seed=seed, output_dir=str(checkpoint_path(store, asset, cutoff, seed).parent))
     if kind == "train":
-        parent = checkpoint_path(store, "pretrained", cutoff, seed)
+        parent = checkpoint_path(store, "pretrained", cutoff, seed) if settings.training.pretrain else None
         previous = (previous_cutoff(store, "supervised", cutoff, settings.training.seeds)
                     if settings.training.warm_start_from_previous else None)
         if previous:
             parent = checkpoint_path(store, "supervised", previous, seed)
-        run = replace(run, pretrained=str(parent))
+        run = replace(run, pretrained=str(parent) if parent else None)
     return stage_config(kind, settings, run, fold_of(settings, cutoff, feature_names))
 
 

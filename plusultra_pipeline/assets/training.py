@@ -1,6 +1,8 @@
-"""Training group: masked pretraining and supervised fine-tuning per training cutoff.
+"""Training group: self-supervised pretraining and supervised fine-tuning per training cutoff.
 
-One run per cutoff (each is its own set of models). A cutoff trains one model per seed of
+One run per cutoff (each is its own set of models). With ``training.pretrain: false`` the group
+has no pretrained checkpoint: each supervised model starts cold (its sidecar's ``parent`` is
+null), the baseline against which pretraining is measured. A cutoff trains one model per seed of
 ``training.seeds``: pretraining seed ``s`` warm-starts supervised seed ``s``, so the seeds are
 independent replicates and the evaluation can report their spread and their ensemble. Inside a
 cutoff the split is the cutoff's (`plusultra_core.walkforward`): fit up to ``C - validation_months``,
@@ -161,7 +163,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         check_specs=_check_specs(PRETRAINED_CHECKPOINT, cutoffs_def),
     )
     def pretrained_checkpoint(context: AssetExecutionContext, store: PartitionStore):
-        """Masked time-series reconstruction pretraining per seed on the bars before the cutoff (fit, then purged validation)."""
+        """Self-supervised pretraining (the pretrain config's objective: masked, contrastive or both) per seed on the bars before the cutoff (fit, then purged validation)."""
         from plusultra_core.training.runner import run_pretraining
 
         yield from train_seeds(context, store, "pretrained", run_pretraining, "pretrain")
@@ -170,7 +172,11 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         name=SUPERVISED_CHECKPOINT,
         partitions_def=cutoffs_def,
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
-        deps=[TRAINING_SET, PRETRAINED_CHECKPOINT],
+        # without pretraining the asset has no pretrained parent: the graph shows what the model started from
+        deps=[TRAINING_SET, PRETRAINED_CHECKPOINT] if training.pretrain else [TRAINING_SET],
+        description=None if training.pretrain else
+        "CompositeTradingLoss fine-tune per seed from a cold start (training.pretrain is false), or, with "
+        "incremental retraining, from the previous cutoff's supervised checkpoint.",
         group_name=TRAINING_GROUP,
         code_version=training_code_version(settings, "train"),
         kinds={"pytorch"},
@@ -184,8 +190,9 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
 
         yield from train_seeds(context, store, "supervised", run_training, "train")
 
+    pretraining = (pretrained_checkpoint,) if training.pretrain else ()  # training.pretrain: false = cold start
     if not training.rl_enabled:
-        return pretrained_checkpoint, supervised_checkpoint
+        return (*pretraining, supervised_checkpoint)
 
     @asset(
         name=RL_CHECKPOINT,
@@ -226,4 +233,4 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
                                 data_version=DataVersion(file_version(paths)))
         yield from checkpoint_checks("rl", cutoff, list(zip(training.seeds, paths)), lineage)
 
-    return pretrained_checkpoint, supervised_checkpoint, rl_checkpoint
+    return (*pretraining, supervised_checkpoint, rl_checkpoint)

@@ -152,3 +152,28 @@ def test_rl_switch_adds_rl_checkpoint_and_changes_nothing_else():
                if graph.get(k).code_version != rl_graph.get(k).code_version}
     assert changed == {"evaluation_report", "leaderboard"}
     assert rl_graph.get(rl).code_version
+
+
+def test_without_pretraining_supervised_models_start_cold(tmp_path):
+    """``training.pretrain: false``: no pretrained checkpoint (nor its checks) in the graph, the
+    training job trains the supervised checkpoint alone, and each run's config has no parent."""
+    from dataclasses import replace
+
+    from plusultra_pipeline.stage_config import cutoff_config
+
+    settings = load_settings(environ={})
+    cold = replace(settings, store_root=str(tmp_path / "store"),
+                   training=replace(settings.training, pretrain=False))
+    d = build_definitions(cold)
+    Definitions.validate_loadable(d)
+    graph = d.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == EXPECTED_ASSETS - {"pretrained_checkpoint"}
+    assert {k.asset_key.to_user_string() for k in graph.asset_check_keys} == {
+        a for a, _ in EXPECTED_CHECKS} - {"pretrained_checkpoint"}
+    assert {k.to_user_string() for k in graph.get(AssetKey("supervised_checkpoint")).parent_keys} == {"training_set"}
+    job = d.resolve_job_def("training_job")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"supervised_checkpoint"}
+    assert cutoff_config("train", cold, "2018-01-01", 0, ["ret_1d"]).pretrained is None
+    warm = cutoff_config("train", replace(cold, training=settings.training), "2018-01-01", 0, ["ret_1d"])
+    assert warm.pretrained and "pretrained" in warm.pretrained
