@@ -125,3 +125,7 @@ class PretrainLightningModule(pl.LightningModule):
     def encoder_state_dict(self) -> dict[str, torch.Tensor]:
         """The backbone's weights, keyed as in ``backbone.state_dict()`` (no ``backbone.`` prefix)."""
         return {k: v.detach().clone() for k, v in self.backbone.state_dict().items()}
+
+
+# The name DESIGN.md and code written before the contrastive objective use (masked is the default).
+MaskedTimeSeriesLightningModule = PretrainLightningModule
