@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+import yaml
 
 from plusultra_core.config import config_hash, load_config
 from plusultra_core.errors import ConfigError
@@ -202,7 +203,6 @@ def test_seeded_losses_reproduce():
 ])
 def test_config_errors_name_the_file_and_key(tmp_path, raw, key):
     path = tmp_path / "pretrain.yaml"
-    import yaml
     path.write_text(yaml.safe_dump({"data": {"context_length": 64}, **raw}))
     with pytest.raises(ConfigError) as err:
         load_config(PretrainConfig, path)
