@@ -35,6 +35,7 @@ EVALUATION_REPORT = "evaluation_report"
 LEADERBOARD = "leaderboard"
 INFERENCE_FRAMES = "inference_frames"
 TRADE_RECONCILIATION = "trade_reconciliation"
+EXECUTED_TRADES = "executed_trades"  # observed source: the fills of each decision day
 
 # Bump when the history assets' logic changes: stored partitions built by older logic are then
 # stale in Dagster (its code version, see code_versions.history_code_version, changes).

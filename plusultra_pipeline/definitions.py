@@ -46,7 +46,7 @@ def build_definitions(settings: PipelineSettings | None = None, calendar: DataCa
                 *build_training_assets(settings, cutoffs),
                 *build_evaluation_assets(settings, cutoffs),
                 build_inference_assets(settings, days, cutoffs),
-                build_reconciliation_assets(settings, days)],
+                *build_reconciliation_assets(settings, days)],
         jobs=list(jobs.values()),
         loggers={"console": console_logger},  # one line per event on the terminal
         executor=executor_from_env(),

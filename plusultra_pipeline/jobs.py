@@ -12,6 +12,7 @@ from dagster import AssetSelection, define_asset_job
 
 from plusultra_pipeline.constants import (
     EVALUATION_REPORT,
+    EXECUTED_TRADES,
     FEATURE_PANEL,
     INFERENCE_FRAMES,
     LEADERBOARD,
@@ -60,6 +61,8 @@ def build_jobs(rl: bool = False, pretrain: bool = True) -> dict:
              "One out-of-sample track record per model and baseline over all evaluated folds."),
         _job("inference_job", "inference", AssetSelection.assets(INFERENCE_FRAMES),
              "Inference frames for a range of trading days, as one run."),
+        _job("observe_trades_job", "observe", AssetSelection.assets(EXECUTED_TRADES),
+             "Observe the trades table: record the fingerprint of every decision day whose fills changed."),
         _job("reconciliation_job", "reconciliation", AssetSelection.assets(TRADE_RECONCILIATION),
              "Executed fills vs the proposed positions for a range of decision days, as one run."),
     )

@@ -67,6 +67,24 @@ def reconcile_stored_days(settings: PipelineSettings, store, database: str | Pat
                            previous=previous, where=f"{Path(database).name}: trades")
 
 
+def fill_versions(database: str | Path, days: Sequence[str]) -> dict[str, str]:
+    """``decision day -> fingerprint`` of the fills (raw ``trades`` rows) that execute it, for each
+    of ``days``; a day without fills gets the fingerprint of none. A fill whose decision cannot be
+    named (a bad row) is in no day: reconciling any day reports it."""
+    from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
+    from plusultra_core.reconciliation import attach_decisions
+    from plusultra_pipeline.events import digest
+
+    with SQLiteMarketDataset(database) as dataset:
+        trades = dataset.trades()
+        calendar = dataset.trading_days()
+    decided = attach_decisions(trades, calendar)["decision"].dt.strftime("%Y-%m-%d")
+    rows = pd.DataFrame({"day": decided, "row": trades.astype(str).agg("|".join, axis=1)}).sort_values(["day", "row"])
+    versions = rows.groupby("day")["row"].agg(lambda r: digest(["fills", *r])).to_dict()  # one hash per day
+    none = digest(["fills"])
+    return {d: versions.get(d, none) for d in days}
+
+
 def realised_cost_bps(store) -> tuple[float, int]:
     """Execution cost per traded notional (bps) over every stored reconciliation day, and the fills
     behind it; (NaN, 0) when none is stored or nothing traded."""

@@ -72,6 +72,12 @@ def observe_market_db(instance: DagsterInstance, defs) -> int:
     return sum(1 for e in result.all_events if e.event_type == DagsterEventType.ASSET_OBSERVATION)
 
 
+def observe_trades(instance: DagsterInstance, defs) -> None:
+    """Observe `executed_trades` (an ordinary run of `observe_trades_job`)."""
+    defs.resolve_job_def("observe_trades_job").execute_in_process(instance=instance, run_config=log_config(),
+                                                                  tags=cli_tags())
+
+
 def history_roots(instance: DagsterInstance, defs, settings: PipelineSettings) -> tuple[list, set, set]:
     """Partitions Dagster calls missing or stale: `validated_bars` among the partitions the
     database has rows for, and the later history assets among the partitions already built."""
@@ -294,6 +300,7 @@ def materialize_graph(instance: DagsterInstance, defs, settings: PipelineSetting
             say(f"inference: {len(stale)} trading days {stale[0]}..{stale[-1]} in one run")
             run_partitioned(instance, defs, "inference_job", stale, single_run=True)
             report.inferred = stale
+        observe_trades(instance, defs)  # a new or corrected fill marks exactly its decision day stale
         stale = to_do(instance, defs, TRADE_RECONCILIATION, days)
         if stale:
             say(f"reconciliation: executed fills vs proposed positions, {len(stale)} decision days in one run")

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED_ASSETS = {"market_db", "validated_bars", "feature_panel", "window_tensors", "training_set",
                    "pretrained_checkpoint", "supervised_checkpoint", "evaluation_report", "leaderboard",
-                   "inference_frames", "trade_reconciliation"}
+                   "inference_frames", "trade_reconciliation", "executed_trades"}
 EXPECTED_CHECKS = {
     ("validated_bars", "pandera_contract"),
     ("validated_bars", "row_count_matches_source"),
@@ -32,7 +32,7 @@ EXPECTED_CHECKS = {
     ("trade_reconciliation", "fills_on_the_proposed_side"),
 }
 EXPECTED_JOBS = {"observe_market_db_job", "history_job", "training_set_job", "training_job", "evaluation_job",
-                 "leaderboard_job", "inference_job", "reconciliation_job"}
+                 "leaderboard_job", "inference_job", "reconciliation_job", "observe_trades_job"}
 EXPECTED_SENSORS = {"symbols_sensor", "market_db_sensor"}
 EXPECTED_SCHEDULES = {"retraining_schedule", "evaluation_schedule", "daily_inference_schedule",
                       "daily_reconciliation_schedule"}

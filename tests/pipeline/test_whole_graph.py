@@ -464,3 +464,24 @@ def test_realised_costs_feed_the_evaluation_when_asked(graph):
     assert AssetKey("trade_reconciliation") in deps
     assert AssetKey("trade_reconciliation") not in \
         build_definitions(settings).resolve_asset_graph().get(AssetKey("evaluation_report")).parent_keys
+
+
+def test_a_new_fill_marks_only_its_decision_day_stale(graph, copy_db):
+    import sqlite3
+
+    from plusultra_pipeline.runner import observe_trades
+    from plusultra_pipeline.staleness import to_do
+
+    g = graph
+    assert not to_do(g["instance"], g["defs"], "trade_reconciliation", g["days"])
+    db = copy_db(g["db"])
+    day, fill_day = g["days"][4], g["days"][5]
+    with sqlite3.connect(db) as conn:  # a late-booked fill of that day's decision
+        conn.execute("INSERT INTO trades VALUES (88888, ?, 'SP500', 'buy', 1, 2700.0, 0.5, 'desk', ?)",
+                     [f"{fill_day} 15:59:00", day])
+    defs = build_definitions(replace(g["settings"], database=str(db)))
+    observe_trades(g["instance"], defs)
+    assert to_do(g["instance"], defs, "trade_reconciliation", g["days"]) == [day]
+    observe_trades(g["instance"], build_definitions(g["settings"]))  # back to the fixture's database
+    # the fills are back to what the reconciliation was built from: fresh again (content versions)
+    assert to_do(g["instance"], g["defs"], "trade_reconciliation", g["days"]) == []
