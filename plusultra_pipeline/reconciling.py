@@ -78,10 +78,13 @@ def fill_versions(database: str | Path, days: Sequence[str]) -> dict[str, str]:
     with SQLiteMarketDataset(database) as dataset:
         trades = dataset.trades()
         calendar = dataset.trading_days()
-    decided = attach_decisions(trades, calendar)["decision"].dt.strftime("%Y-%m-%d")
-    rows = pd.DataFrame({"day": decided, "row": trades.astype(str).agg("|".join, axis=1)}).sort_values(["day", "row"])
-    versions = rows.groupby("day")["row"].agg(lambda r: digest(["fills", *r])).to_dict()  # one hash per day
     none = digest(["fills"])
+    if trades.empty:
+        return dict.fromkeys(days, none)
+    decided = attach_decisions(trades, calendar)["decision"].dt.strftime("%Y-%m-%d")
+    text = trades.astype("string").fillna("<null>").agg("|".join, axis=1)   # every column, as stored
+    rows = pd.DataFrame({"day": decided, "row": text}).sort_values(["day", "row"])
+    versions = rows.groupby("day")["row"].agg(lambda r: digest(["fills", *r])).to_dict()  # one hash per day
     return {d: versions.get(d, none) for d in days}
 
 
