@@ -91,12 +91,12 @@ def fill_versions(database: str | Path, days: Sequence[str]) -> dict[str, str]:
 def realised_cost_bps(store) -> tuple[float, int]:
     """Execution cost per traded notional (bps) over every stored reconciliation day, and the fills
     behind it; (NaN, 0) when none is stored or nothing traded."""
+    from plusultra_core.reconciliation import Reconciliation
+
     if not store.list_partitions(TRADE_RECONCILIATION):
         return float("nan"), 0
-    rows = store.read(TRADE_RECONCILIATION, columns=["execution_cost", "traded_notional", "fills"])
-    traded = float(rows["traded_notional"].sum())
-    fills = int(rows["fills"].sum())
-    return (float(1e4 * rows["execution_cost"].sum() / traded) if traded > 0 else float("nan")), fills
+    summary = Reconciliation(table=store.read(TRADE_RECONCILIATION), cost_bps=0.0).summary()
+    return summary["realised_cost_bps"], summary["fills"]
 
 
 def evaluation_cost_bps(settings: PipelineSettings, store) -> tuple[float, str]:

@@ -70,6 +70,8 @@ def paper_orders(proposals: pd.DataFrame, closes: pd.DataFrame, *, capital: floa
     bar_days = price.index.union(weights.index)
     price = price.reindex(bar_days)
     p0 = price.ffill().reindex(weights.index)                                  # the last close <= D
+    # Ex post on purpose: the bar the decision earns prices the unfilled part (opportunity cost).
+    # Reconciliation is after-the-fact accounting of executed trades, never a model input.
     p1 = price.bfill().shift(-1).reindex(weights.index)                        # the first close > D
     missing = p0.isna() & weights.notna()
     if missing.to_numpy().any():

@@ -18,12 +18,13 @@ SUMMARY_KEYS = ("days", "symbols", "fills", "fill_rate", "intended_notional", "t
 
 @dataclass
 class Reconciliation:
-    """Per (decision day, symbol) rows (`shortfall.TABLE_COLUMNS`), the fills in scope, and the
-    aggregates: `summary()` for the whole range, `by_symbol()` one row per symbol."""
+    """Per (decision day, symbol) rows (`shortfall.TABLE_COLUMNS`), the fills in scope (None when
+    rebuilt from stored rows), and the aggregates: `summary()` for the whole range (its
+    ``realised_cost_bps`` is what the evaluation may book), `by_symbol()` one row per symbol."""
 
     table: pd.DataFrame
-    fills: pd.DataFrame
     cost_bps: float
+    fills: pd.DataFrame | None = None
 
     def summary(self) -> dict:
         return _aggregate(self.table, self.cost_bps)
@@ -31,12 +32,6 @@ class Reconciliation:
     def by_symbol(self) -> pd.DataFrame:
         rows = {s: _aggregate(g, self.cost_bps) for s, g in self.table.groupby("symbol")}
         return pd.DataFrame.from_dict(rows, orient="index", columns=list(SUMMARY_KEYS)).rename_axis("symbol")
-
-    @property
-    def realised_cost_bps(self) -> float:
-        """Execution cost per traded notional over every fill (NaN with no fill): the cost the
-        evaluation may book instead of its configured one."""
-        return self.summary()["realised_cost_bps"]
 
 
 def _aggregate(t: pd.DataFrame, cost_bps: float) -> dict:

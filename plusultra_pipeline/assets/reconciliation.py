@@ -94,7 +94,7 @@ def build_reconciliation_assets(settings: PipelineSettings, days_def):
             part = by_day.get(day, result.table.iloc[:0]).reset_index(drop=True)
             version = frame_version(part)
             frame_meta = (store_.read_metadata(INFERENCE_FRAMES, {"day": day}) or {}).get("metadata", {})
-            summary = Reconciliation(table=part, fills=result.fills, cost_bps=result.cost_bps).summary()
+            summary = Reconciliation(table=part, cost_bps=result.cost_bps).summary()
             stored = store_.write(TRADE_RECONCILIATION, {"day": day}, part,
                                   metadata={"data_version": version, "summary": summary,
                                             "inference_frame_version": frame_meta.get("data_version")})

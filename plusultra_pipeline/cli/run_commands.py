@@ -189,7 +189,7 @@ def _print_reconciliation(console, settings, config: str) -> None:
     if not store.list_partitions(TRADE_RECONCILIATION):
         return
     table = store.read(TRADE_RECONCILIATION)
-    s = Reconciliation(table=table, fills=table.iloc[:0], cost_bps=settings.evaluation.cost_bps).summary()
+    s = Reconciliation(table=table, cost_bps=settings.evaluation.cost_bps).summary()
     console.print(f"\nExecuted trades vs proposed positions ({s['days']} decision days, {s['fills']} fills; "
                   "the demo's fill log is synthetic, from a trend-following desk, not the model): "
                   f"fill rate {s['fill_rate']:.1%}, realised cost {s['realised_cost_bps']:.2f} bps of traded "
