@@ -38,10 +38,12 @@ def tiny_configs(tmp: Path) -> tuple[Path, Path]:
     return pre, sup
 
 
-def tiny_graph_settings(db, tmp: Path, cutoffs, days, seeds):
-    """Settings of a whole-graph run with tiny models over ``cutoffs`` and inference ``days``."""
+def tiny_graph_settings(db, tmp: Path, cutoffs, days, seeds, history_start: str | None = None):
+    """Settings of a whole-graph run with tiny models over ``cutoffs`` and inference ``days``;
+    ``history_start`` moves the first history period later (fewer partitions: the graph's cost in
+    a test is mostly Dagster's per-partition events, not the rows)."""
     pre, sup = tiny_configs(tmp)
-    settings = settings_for(db, tmp / "store")
+    settings = settings_for(db, tmp / "store", **({"start": history_start} if history_start else {}))
     return replace(settings,
                    training=replace(settings.training, pretrain_config=str(pre), train_config=str(sup),
                                     first_cutoff=cutoffs[0], seeds=tuple(seeds)),

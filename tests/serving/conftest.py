@@ -13,7 +13,6 @@ import contextlib
 import socket
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -77,9 +76,8 @@ def served_store(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("served")
     db = tmp / "demo.sqlite"
     build_demo_database(db)
-    settings = tiny_graph_settings(db, tmp, (CUTOFF, CUTOFF), DAYS, (0,))
     # history from 2014 only: enough for a 2018 cutoff, and the fixture stays ~30 s
-    settings = replace(settings, history=replace(settings.history, start="2014"))
+    settings = tiny_graph_settings(db, tmp, (CUTOFF, CUTOFF), DAYS, (0,), history_start="2014")
     defs = build_definitions(settings)
     with instance_for_test() as instance:
         materialize_graph(instance, defs, settings, lookback_periods(settings),

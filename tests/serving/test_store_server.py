@@ -49,10 +49,12 @@ def test_predictions_equal_the_stored_inference_frames(served_store, running):
                 b = stored.sort_values("symbol").reset_index(drop=True)
                 for col in ("timestamp", "symbol", "vol_source", "checkpoint", "checkpoint_id"):
                     assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), (day, col)
+                # float32 tolerance: the asset scored four days in one batch, the server one day, and
+                # the CPU's matmul kernels round a different batch shape differently (seen: 3e-8 on p_hold)
                 for col in ("p_sell", "p_hold", "p_buy", "position", "expected_return", "weight",
                             "predicted_volatility", "risk_contribution"):
-                    np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-9,
-                                               atol=1e-12, err_msg=f"{day} {col}")
+                    np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-6,
+                                               atol=1e-7, err_msg=f"{day} {col}")
                 for key, value in meta["risk"].items():
                     got = body["risk"][day][key]
                     if isinstance(value, float):
