@@ -3,7 +3,7 @@
 - ``default`` (unset): Dagster's ``multi_or_in_process_executor``. A run chooses by run config:
   ``execution: {config: {multiprocess: {max_concurrent: 4}}}`` (each step in its own process,
   the default for launched runs) or ``execution: {config: {in_process: {}}}``. The CLI's runs are
-  in-process (``execute_in_process``); `plusultra_pipeline.parallel` runs history partitions in
+  in-process (`plusultra_pipeline.instance_runs`); `plusultra_pipeline.parallel` runs history partitions in
   parallel with the multiprocess one.
 - ``k8s``: ``dagster_k8s.k8s_job_executor``, each step a Kubernetes Job (deploy/helm/values.yaml).
 - ``celery``: ``dagster_celery.celery_executor``, steps queued to Celery workers (deploy/celery.yaml).

@@ -17,6 +17,7 @@ from dagster import AssetKey, DagsterInstance
 
 from plusultra_pipeline.constants import SYMBOLS_PARTITIONS
 from plusultra_pipeline.incremental import RunPlan
+from plusultra_pipeline.instance_runs import execute_job_run
 from plusultra_pipeline.settings import PipelineSettings
 
 
@@ -67,15 +68,14 @@ def observe_market_db(instance: DagsterInstance, defs) -> int:
     had a new or changed fingerprint."""
     from dagster import DagsterEventType
 
-    result = defs.resolve_job_def("observe_market_db_job").execute_in_process(
-        instance=instance, run_config=log_config(), tags=cli_tags())
+    result = execute_job_run(instance, defs.resolve_job_def("observe_market_db_job"), run_config=log_config(),
+                             tags=cli_tags())
     return sum(1 for e in result.all_events if e.event_type == DagsterEventType.ASSET_OBSERVATION)
 
 
 def observe_trades(instance: DagsterInstance, defs) -> None:
     """Observe `executed_trades` (an ordinary run of `observe_trades_job`)."""
-    defs.resolve_job_def("observe_trades_job").execute_in_process(instance=instance, run_config=log_config(),
-                                                                  tags=cli_tags())
+    execute_job_run(instance, defs.resolve_job_def("observe_trades_job"), run_config=log_config(), tags=cli_tags())
 
 
 def history_roots(instance: DagsterInstance, defs, settings: PipelineSettings) -> tuple[list, set, set]:
@@ -182,8 +182,8 @@ def run_history_plans(instance: DagsterInstance, defs, plans: list[RunPlan], on_
         if on_plan:
             on_plan(plan)
         selection = [AssetKey(a) for a in plan.assets]
-        result = job.execute_in_process(instance=instance, tags={**plan.range_tags, **cli_tags()}, run_config=log_config(),
-                                        asset_selection=selection, raise_on_error=True)
+        result = execute_job_run(instance, job, tags={**plan.range_tags, **cli_tags()}, run_config=log_config(),
+                                 asset_selection=selection)
         run_ids.append(result.run_id)
     return run_ids
 
@@ -233,18 +233,17 @@ def run_partitioned(instance: DagsterInstance, defs, job_name: str, keys: list[s
         return run_ids
     if single_run:
         tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
-        run_ids.append(job.execute_in_process(instance=instance, tags={**tags, **cli_tags()}, run_config=log_config(),
-                                              asset_selection=selection).run_id)
+        run_ids.append(execute_job_run(instance, job, tags={**tags, **cli_tags()}, run_config=log_config(),
+                                       asset_selection=selection).run_id)
     else:
         for key in keys:
-            run_ids.append(job.execute_in_process(instance=instance, partition_key=key, tags=cli_tags(),
-                                                  run_config=log_config(), asset_selection=selection).run_id)
+            run_ids.append(execute_job_run(instance, job, partition_key=key, tags=cli_tags(),
+                                           run_config=log_config(), asset_selection=selection).run_id)
     return run_ids
 
 
 def run_unpartitioned(instance: DagsterInstance, defs, job_name: str) -> str:
-    return defs.resolve_job_def(job_name).execute_in_process(instance=instance, run_config=log_config(),
-                                                             tags=cli_tags()).run_id
+    return execute_job_run(instance, defs.resolve_job_def(job_name), run_config=log_config(), tags=cli_tags()).run_id
 
 
 def log_config() -> dict:

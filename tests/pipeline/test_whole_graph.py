@@ -368,6 +368,24 @@ def test_runs_the_runner_starts_are_listed_with_the_code_location(graph):
     assert all(r.tags.get("plusultra/origin") == "cli" for r in runs)
 
 
+def test_runs_the_runner_starts_match_the_job_the_code_location_serves(graph):
+    """What the UI compares before "Re-execute" (origin-and-snapshot: no warning): each run names the
+    ``plusultra`` location's repository, and its job snapshot (the parent's, for an asset subset)
+    is the snapshot of the job these definitions serve -- not an ephemeral in-process copy's."""
+    runs = graph["instance"].get_runs()
+    assert runs
+    for run in runs:
+        origin = run.remote_job_origin
+        assert origin is not None, run.job_name
+        assert (origin.location_name, origin.repository_origin.repository_name, origin.job_name) == (
+            "plusultra", "__repository__", run.job_name)
+        assert run.tags["dagster/code_location"] == "plusultra"
+        served = graph["defs"].resolve_job_def(run.job_name).get_job_snapshot_id()
+        lineage = graph["instance"].get_job_snapshot(run.job_snapshot_id).lineage_snapshot  # the UI's parent id
+        assert (lineage.parent_snapshot_id if lineage else run.job_snapshot_id) == served, run.job_name
+        assert run.run_config["execution"] == {"config": {"in_process": {}}}
+
+
 def test_every_materialised_partition_is_where_the_layout_says(graph):
     """One owner of store paths: `layout.location` finds every materialised partition of every
     stored asset, and the events' paths lie inside it."""
