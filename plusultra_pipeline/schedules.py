@@ -54,6 +54,7 @@ def _newest_due_schedule(name: str, job, cron: str, description: str, partitions
 
 
 def build_schedules(settings: PipelineSettings, jobs: dict, cutoffs_def, days_def):
+    """Retraining and evaluation at every cutoff, inference and reconciliation every weekday."""
     cadence = CADENCES[settings.training.cadence]
     close = settings.inference.schedule_hour_utc
     return [
