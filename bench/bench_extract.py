@@ -20,13 +20,12 @@ them. The database is cached under ``$PLUSULTRA_HOME/bench`` (same arguments -> 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import time
 from pathlib import Path
 
-from bench.common import print_results, BenchResult, measure
+from bench.common import BenchResult, measure, print_results, scale_parser
 
 
 def database(n_symbols: int, n_days: int, seed: int = 0) -> Path:
@@ -115,9 +114,7 @@ def run(n_symbols: int = 500, n_days: int = 5000, seed: int = 0) -> list[BenchRe
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=5000)
+    parser = scale_parser(__doc__, days=5000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     results = run(args.symbols, args.days, args.seed)

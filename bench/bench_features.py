@@ -13,14 +13,13 @@ the time). A second row times every default feature (no peer). Goal: >= 20x fast
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
 import numpy as np
 import pandas as pd
 
-from bench.common import print_results, BenchResult, measure
+from bench.common import BenchResult, measure, print_results, scale_parser
 
 # Our features covering the indicators computed with ta in `_ta_per_symbol`.
 OVERLAP = ["rsi_14", "macd_line", "macd_signal", "macd_hist", "atr_14", "stoch_k_14",
@@ -120,9 +119,7 @@ def run(n_symbols: int = 500, n_days: int = 5000, baseline_symbols: int | None =
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=5000)
+    parser = scale_parser(__doc__, days=5000)
     parser.add_argument("--baseline-symbols", type=int, default=None,
                         help="time ta on this many symbols and scale linearly")
     args = parser.parse_args(argv)

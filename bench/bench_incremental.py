@@ -22,7 +22,6 @@ instance like the one users have).
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import dataclasses
 import pstats
@@ -32,7 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import print_results, BenchResult, measure
+from bench.common import BenchResult, measure, print_results, scale_parser
 
 BUCKETS = 32
 INSTANCE_KINDS = ("ephemeral", "sqlite")
@@ -215,9 +214,7 @@ def run(n_symbols: int = 500, n_days: int = 5000, seed: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=5000)
+    parser = scale_parser(__doc__, days=5000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--instance", action="append", choices=INSTANCE_KINDS,
                         help="only this instance kind (repeatable; default: both)")

@@ -19,12 +19,11 @@ The ratio end-to-end / forward is the overhead multiple (goal <= 3x).
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import print_results, BenchResult, measure
+from bench.common import BenchResult, measure, print_results, scale_parser
 
 FEATURES = ["ret_1d", "logret_1d", "ret_overnight", "ret_intraday", "mom_5", "mom_20", "mom_60", "mom_120",
             "vol_std_20", "vol_std_60", "vol_ratio_20_60", "vol_parkinson_20", "atr_14", "bb_pctb_20",
@@ -153,9 +152,7 @@ def run(n_symbols: int = 500, n_days: int = 700) -> list[BenchResult]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=700)
+    parser = scale_parser(__doc__, days=700)
     args = parser.parse_args()
     results = run(args.symbols, args.days)
     print_results(results)

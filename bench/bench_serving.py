@@ -23,7 +23,6 @@ requests): the floor any serving path pays.
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import BenchResult, measure, print_results
+from bench.common import BenchResult, measure, print_results, scale_parser
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,9 +157,7 @@ def run(n_symbols: int = 500, n_days: int = 700, requests_1: int = 60, requests_
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=700)
+    parser = scale_parser(__doc__, days=700)
     args = parser.parse_args()
     print_results(run(args.symbols, args.days))
 

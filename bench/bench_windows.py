@@ -17,13 +17,12 @@ reported too, since a forked child can inherit the parent's RSS high-water mark)
 
 from __future__ import annotations
 
-import argparse
 import time
 import tracemalloc
 
 import numpy as np
 
-from bench.common import print_results, BenchResult, measure
+from bench.common import BenchResult, measure, print_results, scale_parser
 
 
 def make_arrays(n_symbols: int, n_days: int, n_features: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -182,9 +181,7 @@ def run(n_symbols: int = 500, n_days: int = 5000, n_features: int = 32, context:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=500)
-    parser.add_argument("--days", type=int, default=5000)
+    parser = scale_parser(__doc__, days=5000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--context", type=int, default=128)
     parser.add_argument("--peer-symbols", type=int, default=50)

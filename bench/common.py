@@ -1,4 +1,5 @@
-"""Shared benchmark plumbing: isolated measurement (wall time + peak RSS) and result rows.
+"""Shared benchmark plumbing: isolated measurement (wall time + peak RSS), result rows and the
+command line of a stage's scale.
 
 Each measurement runs in a forked child so its peak resident memory is its own, not the
 high-water mark of everything measured before it.
@@ -6,6 +7,7 @@ high-water mark of everything measured before it.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
 import resource
 import time
@@ -89,3 +91,12 @@ def print_results(results: list[BenchResult]) -> None:
     for r in results:
         if r.extra:
             print(f"- {r.metric}: {r.extra}")
+
+
+def scale_parser(doc: str, *, days: int) -> argparse.ArgumentParser:
+    """A stage module's command line, described by its docstring's first line, with the scale every
+    stage takes: ``--symbols`` (500, the reference universe) and ``--days`` (``days`` by default)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--days", type=int, default=days)
+    return parser

@@ -164,15 +164,27 @@ def _check_target(out: HeadOutput, target: torch.Tensor) -> None:
                          f"{tuple(out.position.shape)} ([B, H] future returns expected)")
 
 
-class TemporalPolicyHead(nn.Module):
+class _Head(nn.Module):
+    """What every head shares: ``cfg``, the width ``d_model`` it reads, a `_trunk` with ``outputs``
+    values per step and a `_Temperature`; its `extra_loss` is the sum of its `loss_terms`."""
+
+    def __init__(self, cfg: HeadConfig, d_model: int, outputs: int):
+        super().__init__()
+        self.cfg, self.d_model = cfg, d_model
+        self.net = _trunk(cfg, d_model, outputs)
+        self.temperature = _Temperature(cfg)
+
+    def extra_loss(self, out: HeadOutput, target: torch.Tensor) -> torch.Tensor:
+        """Sum of `loss_terms`, already weighted (a zero scalar when there are none)."""
+        return _sum_terms(self.loss_terms(out, target), out.position)
+
+
+class TemporalPolicyHead(_Head):
     """Buy/hold/sell distribution per horizon step, position ``p_buy - p_sell`` in [-1, 1]."""
 
     def __init__(self, cfg: HeadConfig, d_model: int):
-        super().__init__()
-        self.cfg, self.d_model = cfg, d_model
         # 3 action logits + 1 normalised expected return, from one shared representation.
-        self.net = _trunk(cfg, d_model, 4)
-        self.temperature = _Temperature(cfg)
+        super().__init__(cfg, d_model, 4)
 
     def forward(self, h: torch.Tensor) -> HeadOutput:
         """``h: [B, H, D] -> HeadOutput`` with probs/logits ``[B, H, 3]``."""
@@ -194,19 +206,12 @@ class TemporalPolicyHead(nn.Module):
         ce = F.cross_entropy(scaled.reshape(-1, 3), labels.reshape(-1))
         return {"ce": self.cfg.ce_weight * ce}
 
-    def extra_loss(self, out: HeadOutput, target: torch.Tensor) -> torch.Tensor:
-        """Sum of `loss_terms` (a zero scalar when there are none)."""
-        return _sum_terms(self.loss_terms(out, target), out.position)
 
-
-class RegressionHead(nn.Module):
+class RegressionHead(_Head):
     """Future returns ``[B, H]``; position ``tanh(pred / (return_scale * temperature))``."""
 
     def __init__(self, cfg: HeadConfig, d_model: int):
-        super().__init__()
-        self.cfg, self.d_model = cfg, d_model
-        self.net = _trunk(cfg, d_model, 1)
-        self.temperature = _Temperature(cfg)
+        super().__init__(cfg, d_model, 1)
 
     def forward(self, h: torch.Tensor) -> HeadOutput:
         """``h: [B, H, D] -> HeadOutput`` (no probs / quantiles)."""
@@ -219,10 +224,6 @@ class RegressionHead(nn.Module):
         """No head-specific terms: the composite loss's prediction term already fits the forecast."""
         _check_target(out, target)
         return {}
-
-    def extra_loss(self, out: HeadOutput, target: torch.Tensor) -> torch.Tensor:
-        """Zero scalar (kept for a uniform head interface)."""
-        return _sum_terms(self.loss_terms(out, target), out.position)
 
 
 def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, levels) -> torch.Tensor:
@@ -238,17 +239,14 @@ def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor, levels) -> torch
     return torch.maximum(tau * err, (tau - 1.0) * err).mean()
 
 
-class QuantileHead(nn.Module):
+class QuantileHead(_Head):
     """Monotone return quantiles ``[B, H, Q]``; expected return = median; position from median/spread."""
 
     def __init__(self, cfg: HeadConfig, d_model: int):
-        super().__init__()
-        self.cfg, self.d_model = cfg, d_model
+        # 1 median + (Q-1) increments; softplus(0) = log 2 keeps the initial quantiles apart.
+        super().__init__(cfg, d_model, len(cfg.quantiles))
         self.levels = cfg.quantiles
         self.median_index = self.levels.index(0.5)
-        # 1 median + (Q-1) increments; softplus(0) = log 2 keeps the initial quantiles apart.
-        self.net = _trunk(cfg, d_model, len(self.levels))
-        self.temperature = _Temperature(cfg)
         # Standard-normal distance between the outer levels turns the outer spread into a
         # sigma estimate, so median / sigma is a z-score whatever levels are configured.
         outer = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor([self.levels[0], self.levels[-1]]))
@@ -279,10 +277,6 @@ class QuantileHead(nn.Module):
             raise ValueError("QuantileHead.loss_terms needs HeadOutput.quantiles")
         pin = pinball_loss(out.quantiles, target, self.levels) / self.cfg.return_scale
         return {"pinball": self.cfg.pinball_weight * pin}
-
-    def extra_loss(self, out: HeadOutput, target: torch.Tensor) -> torch.Tensor:
-        """Weighted pinball loss."""
-        return _sum_terms(self.loss_terms(out, target), out.position)
 
 
 def _sum_terms(terms: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:

@@ -36,47 +36,49 @@ def _request(context: ScheduleEvaluationContext, asset: str, key: str, run_key: 
     return RunRequest(run_key=run_key, partition_key=key)
 
 
+def _newest_due_schedule(name: str, job, cron: str, description: str, partitions_def, asset: str, *,
+                         back: int, run_prefix: str, too_few: str, done: str):
+    """A stopped UTC schedule asking for ``asset``'s partition ``back`` places before the newest one
+    due at the tick (0: the newest itself), as run ``<run_prefix>-<key>``. It skips saying
+    ``too_few`` (where ``{day}`` is the tick's date) when fewer partitions are due, and ``done``
+    (see `_request`) when that partition is materialised already."""
+    @schedule(name=name, job=job, cron_schedule=cron, default_status=DefaultScheduleStatus.STOPPED,
+              execution_timezone="UTC", description=description)
+    def newest_due(context: ScheduleEvaluationContext):
+        due = _due(partitions_def, context.scheduled_execution_time)
+        if len(due) <= back:
+            return SkipReason(too_few.format(day=context.scheduled_execution_time.date()))
+        key = due[-1 - back]
+        return _request(context, asset, key, f"{run_prefix}-{key}", done)
+    return newest_due
+
+
 def build_schedules(settings: PipelineSettings, jobs: dict, cutoffs_def, days_def):
-    @schedule(name="retraining_schedule", job=jobs["training_job"],
-              cron_schedule=_at_hour(CADENCES[settings.training.cadence], 6),
-              default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
-              description="At every cutoff: train the newest cutoff the data reaches.")
-    def retraining_schedule(context: ScheduleEvaluationContext):
-        due = _due(cutoffs_def, context.scheduled_execution_time)
-        if not due:
-            return SkipReason(f"no cutoff on or before {context.scheduled_execution_time.date()} within the data")
-        return _request(context, SUPERVISED_CHECKPOINT, due[-1], f"train-{due[-1]}", "no newer cutoff in the data")
-
-    @schedule(name="evaluation_schedule", job=jobs["evaluation_job"],
-              cron_schedule=_at_hour(CADENCES[settings.training.cadence], 7),
-              default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
-              description="At every cutoff: evaluate the fold that has just ended (the previous cutoff).")
-    def evaluation_schedule(context: ScheduleEvaluationContext):
-        due = _due(cutoffs_def, context.scheduled_execution_time)
-        if len(due) < 2:
-            return SkipReason("no completed fold within the data yet")
-        return _request(context, EVALUATION_REPORT, due[-2], f"evaluate-{due[-2]}", "no newer completed fold")
-
-    @schedule(name="daily_inference_schedule", job=jobs["inference_job"],
-              cron_schedule=f"0 {settings.inference.schedule_hour_utc} * * 1-5",
-              default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
-              description="Weekdays after the close: inference frames for the newest trading day in the data.")
-    def daily_inference_schedule(context: ScheduleEvaluationContext):
-        due = _due(days_def, context.scheduled_execution_time)
-        if not due:
-            return SkipReason("no trading day with bars on or before this tick")
-        return _request(context, INFERENCE_FRAMES, due[-1], f"infer-{due[-1]}", "no newer trading day has bars")
-
-    @schedule(name="daily_reconciliation_schedule", job=jobs["reconciliation_job"],
-              cron_schedule=f"30 {settings.inference.schedule_hour_utc} * * 1-5",
-              default_status=DefaultScheduleStatus.STOPPED, execution_timezone="UTC",
-              description="Weekdays after the close: the fills of the newest trading day against the decision "
-                          "they executed (the trading day before).")
-    def daily_reconciliation_schedule(context: ScheduleEvaluationContext):
-        due = _due(days_def, context.scheduled_execution_time)
-        if len(due) < 2:  # the newest day's fills execute the decision of the day before it
-            return SkipReason("no decision day whose fills (the next trading day's) are in the data yet")
-        return _request(context, TRADE_RECONCILIATION, due[-2], f"reconcile-{due[-2]}",
-                        "no newer decision day with a next trading day")
-
-    return [retraining_schedule, evaluation_schedule, daily_inference_schedule, daily_reconciliation_schedule]
+    """Retraining and evaluation at every cutoff, inference and reconciliation every weekday."""
+    cadence = CADENCES[settings.training.cadence]
+    close = settings.inference.schedule_hour_utc
+    return [
+        _newest_due_schedule(
+            "retraining_schedule", jobs["training_job"], _at_hour(cadence, 6),
+            "At every cutoff: train the newest cutoff the data reaches.",
+            cutoffs_def, SUPERVISED_CHECKPOINT, back=0, run_prefix="train",
+            too_few="no cutoff on or before {day} within the data", done="no newer cutoff in the data"),
+        _newest_due_schedule(
+            "evaluation_schedule", jobs["evaluation_job"], _at_hour(cadence, 7),
+            "At every cutoff: evaluate the fold that has just ended (the previous cutoff).",
+            cutoffs_def, EVALUATION_REPORT, back=1, run_prefix="evaluate",
+            too_few="no completed fold within the data yet", done="no newer completed fold"),
+        _newest_due_schedule(
+            "daily_inference_schedule", jobs["inference_job"], f"0 {close} * * 1-5",
+            "Weekdays after the close: inference frames for the newest trading day in the data.",
+            days_def, INFERENCE_FRAMES, back=0, run_prefix="infer",
+            too_few="no trading day with bars on or before this tick", done="no newer trading day has bars"),
+        # back=1: the newest day's fills execute the decision of the day before it
+        _newest_due_schedule(
+            "daily_reconciliation_schedule", jobs["reconciliation_job"], f"30 {close} * * 1-5",
+            "Weekdays after the close: the fills of the newest trading day against the decision "
+            "they executed (the trading day before).",
+            days_def, TRADE_RECONCILIATION, back=1, run_prefix="reconcile",
+            too_few="no decision day whose fills (the next trading day's) are in the data yet",
+            done="no newer decision day with a next trading day"),
+    ]

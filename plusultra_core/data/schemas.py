@@ -52,6 +52,24 @@ def _field(table: str, column: str, **kwargs) -> pa.Field:
     return pa.Field(description=_desc(table, column), **kwargs)
 
 
+def _table_config(table: str, **options) -> type:
+    """A table schema's pandera ``Config``, read from the contract: the table's name and description
+    and, for a composite primary key, frame-level uniqueness over it (a one-column key is its
+    field's ``unique=True``). ``options`` are further pandera settings (``coerce=True``)."""
+    key = TABLES[table].primary_key
+    unique = {"unique": list(key)} if len(key) > 1 else {}
+    return type("Config", (), {"name": table, "description": TABLES[table].description, **unique, **options})
+
+
+def _finite_on(*columns: str):
+    """The ``finite`` check of ``columns``, to assign to a schema's ``finite`` attribute."""
+    def check(cls, series: Series[float]) -> Series[bool]:
+        return finite(series)
+    # pandera reports an inherited check under its function's name, not ``name=`` (see SeriesSchema)
+    check.__name__ = check.__qualname__ = "finite"
+    return pa.check(*columns, name="finite", element_wise=False)(check)
+
+
 # ---------------------------------------------------------------------------------------------
 # Vectorised check functions shared by several models. They accept a frame whose keys are
 # either columns (raw tables) or index levels (stage frames), so stage models can inherit them.
@@ -210,10 +228,7 @@ class AssetsSchema(pa.DataFrameModel):
     tradable: Series[int] = _field(ASSETS, "tradable", isin=[0, 1])
     publication_lag_days: Series[int] = _field(ASSETS, "publication_lag_days", ge=0)
 
-    class Config:
-        name = ASSETS
-        description = TABLES[ASSETS].description
-        coerce = True
+    Config = _table_config(ASSETS, coerce=True)
 
     @pa.dataframe_check(name="usable_symbol", element_wise=False)
     def usable_symbol(cls, df: pd.DataFrame) -> Series[bool]:
@@ -235,14 +250,9 @@ class SeriesSchema(_TimestampChecks):
     close: Series[float] = _field(SERIES, "close", gt=0)
     volume: Series[float] = _field(SERIES, "volume", ge=0)
 
-    class Config:
-        name = SERIES
-        description = TABLES[SERIES].description
-        unique = list(TABLES[SERIES].primary_key)
+    Config = _table_config(SERIES)
 
-    @pa.check("open", "high", "low", "close", "volume", name="finite", element_wise=False)
-    def finite(cls, series: Series[float]) -> Series[bool]:
-        return finite(series)
+    finite = _finite_on("open", "high", "low", "close", "volume")
 
     @pa.dataframe_check(name="timestamps_increasing", element_wise=False)
     def timestamps_increasing(cls, df: pd.DataFrame) -> Series[bool]:
@@ -265,14 +275,9 @@ class IndicatorsSchema(_TimestampChecks):
     name: Series[str] = _field(INDICATORS, "name")
     value: Series[float] = _field(INDICATORS, "value")
 
-    class Config:
-        name = INDICATORS
-        description = TABLES[INDICATORS].description
-        unique = list(TABLES[INDICATORS].primary_key)
+    Config = _table_config(INDICATORS)
 
-    @pa.check("value", name="finite", element_wise=False)
-    def finite(cls, series: Series[float]) -> Series[bool]:
-        return finite(series)
+    finite = _finite_on("value")
 
 
 class TradesSchema(_TimestampChecks):
@@ -288,13 +293,9 @@ class TradesSchema(_TimestampChecks):
     strategy: Series[str] = _field(TRADES, "strategy")
     decision_timestamp: Optional[Series[str]] = _field(TRADES, "decision_timestamp")
 
-    class Config:
-        name = TRADES
-        description = TABLES[TRADES].description
+    Config = _table_config(TRADES)
 
-    @pa.check("quantity", "price", "fee", name="finite", element_wise=False)
-    def finite(cls, series: Series[float]) -> Series[bool]:
-        return finite(series)
+    finite = _finite_on("quantity", "price", "fee")
 
 
 class BenchmarksSchema(_TimestampChecks):
@@ -304,14 +305,9 @@ class BenchmarksSchema(_TimestampChecks):
     benchmark: Series[str] = _field(BENCHMARKS, "benchmark")
     close: Series[float] = _field(BENCHMARKS, "close", gt=0)
 
-    class Config:
-        name = BENCHMARKS
-        description = TABLES[BENCHMARKS].description
-        unique = list(TABLES[BENCHMARKS].primary_key)
+    Config = _table_config(BENCHMARKS)
 
-    @pa.check("close", name="finite", element_wise=False)
-    def finite(cls, series: Series[float]) -> Series[bool]:
-        return finite(series)
+    finite = _finite_on("close")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""What every backbone returns, so heads and Lightning modules never care which one they got.
+"""What every backbone returns, so heads and Lightning modules never care which one they got, and
+what every backbone shares: its input contract (`check_input`) and its constructor (`Backbone`).
 
 Dimension legend: ``B`` batch, ``T`` input time steps, ``F`` input features, ``D`` model width,
 ``H`` horizon steps.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from plusultra_core.errors import ConfigError
 
@@ -38,3 +40,14 @@ def check_input(x: torch.Tensor, n_features: int, max_len: int, who: str) -> Non
     if not 1 <= x.shape[1] <= max_len:
         raise ConfigError(f"{who}: context length T={x.shape[1]} is outside [1, max_len={max_len}]; "
                           f"raise max_len in the model config")
+
+
+class Backbone(nn.Module):
+    """What every backbone is built from: its config ``cfg``, the input width ``n_features`` and
+    the number of ``horizon`` steps it embeds (kept as attributes; its own modules follow)."""
+
+    def __init__(self, cfg, n_features: int, horizon: int):
+        super().__init__()
+        if n_features < 1 or horizon < 1:
+            raise ValueError(f"n_features ({n_features}) and horizon ({horizon}) must be >= 1")
+        self.cfg, self.n_features, self.horizon = cfg, n_features, horizon

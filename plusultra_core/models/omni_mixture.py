@@ -36,7 +36,7 @@ from plusultra_core.layers.feedforward import ResidualFeedForward
 from plusultra_core.layers.horizon import HorizonDecoder
 from plusultra_core.layers.pooling import LearnablePooling, coarse_causal_mask
 from plusultra_core.layers.ssm import SSM_INITS, DiagonalSSM
-from plusultra_core.models.base import BackboneOutput, check_input
+from plusultra_core.models.base import Backbone, BackboneOutput, check_input
 
 
 @dataclass
@@ -134,14 +134,11 @@ class OmniLayer(nn.Module):
         return self.ffn(x)                        # per step
 
 
-class OmniMixtureBackbone(nn.Module):
+class OmniMixtureBackbone(Backbone):
     """``x: [B, T, F] -> BackboneOutput(steps [B, T, D], horizon [B, H, D], aux_loss 0)``."""
 
     def __init__(self, cfg: OmniMixtureConfig, n_features: int, horizon: int):
-        super().__init__()
-        if n_features < 1 or horizon < 1:
-            raise ValueError(f"n_features ({n_features}) and horizon ({horizon}) must be >= 1")
-        self.cfg, self.n_features, self.horizon = cfg, n_features, horizon
+        super().__init__(cfg, n_features, horizon)
         D = cfg.d_model
         self.embed = nn.Linear(n_features, D)
         # positions from the end: step -1 is always "the newest" whatever T is

@@ -32,7 +32,7 @@ from torch import nn
 
 from plusultra_core.layers.attention import MultiHeadAttention
 from plusultra_core.layers.gating import GLU, GatedResidualNetwork, VariableSelectionNetwork
-from plusultra_core.models.base import BackboneOutput, check_input
+from plusultra_core.models.base import Backbone, BackboneOutput, check_input
 
 
 @dataclass
@@ -110,7 +110,7 @@ class DecoderLayer(nn.Module):
         return self.grn(q)
 
 
-class TemporalFusionBackbone(nn.Module):
+class TemporalFusionBackbone(Backbone):
     """``x: [B, T, F] -> BackboneOutput(steps [B, T, D], horizon [B, H, D], aux_loss 0)``.
 
     After each forward, ``variable_weights`` holds the VSN weights ``[B, T, F]`` (detached;
@@ -118,10 +118,7 @@ class TemporalFusionBackbone(nn.Module):
     """
 
     def __init__(self, cfg: TemporalFusionConfig, n_features: int, horizon: int):
-        super().__init__()
-        if n_features < 1 or horizon < 1:
-            raise ValueError(f"n_features ({n_features}) and horizon ({horizon}) must be >= 1")
-        self.cfg, self.n_features, self.horizon = cfg, n_features, horizon
+        super().__init__(cfg, n_features, horizon)
         D = cfg.d_model
         self.vsn = VariableSelectionNetwork(n_features, D, cfg.var_dim, cfg.dropout)
         # learned positions indexed from the *end* (position -1 = newest bar) so a curriculum

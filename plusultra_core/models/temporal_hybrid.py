@@ -32,7 +32,7 @@ from plusultra_core.layers.conv import DilatedTemporalConv
 from plusultra_core.layers.feedforward import ResidualFeedForward
 from plusultra_core.layers.horizon import HorizonDecoder
 from plusultra_core.layers.patch import PatchEmbedding, check_patching
-from plusultra_core.models.base import BackboneOutput, check_input
+from plusultra_core.models.base import Backbone, BackboneOutput, check_input
 
 
 @dataclass
@@ -90,14 +90,11 @@ class TemporalBlock(nn.Module):
         return self.ffn(x)                                                    # per token
 
 
-class TemporalHybridBackbone(nn.Module):
+class TemporalHybridBackbone(Backbone):
     """``x: [B, T, F] -> BackboneOutput(steps [B, T, D], horizon [B, H, D], aux_loss 0)``."""
 
     def __init__(self, cfg: TemporalBackboneConfig, n_features: int, horizon: int):
-        super().__init__()
-        if n_features < 1 or horizon < 1:
-            raise ValueError(f"n_features ({n_features}) and horizon ({horizon}) must be >= 1")
-        self.cfg, self.n_features, self.horizon = cfg, n_features, horizon
+        super().__init__(cfg, n_features, horizon)
         D = cfg.d_model
         self.embed = PatchEmbedding(n_features, D, cfg.patch_len, cfg.patch_stride, cfg.token_mode,
                                     causal=cfg.causal)

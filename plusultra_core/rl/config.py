@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from plusultra_core.errors import ConfigError
+from plusultra_core.field_checks import is_number, require
 from plusultra_core.simulation import SimulatorConfig
 
 __all__ = ["RLConfig", "RISK_TERMS", "load_rl_config"]
@@ -96,15 +97,12 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         def integer(name: str, low: int) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"RLConfig.{name} must be an integer >= {low}, got {value!r}")
+            # a Python int only, not numpy's: `to_dict` goes into JSON sidecars as it is
+            require(self, name, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
+                    f"an integer >= {low}")
 
         def number(name: str, ok, what: str) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not ok(value):
-                raise ConfigError(f"RLConfig.{name} must be {what}, got {value!r}")
+            require(self, name, lambda v: is_number(v) and ok(v), what)
 
         integer("seed", 0)
         for name in ("iterations", "epochs", "minibatches", "segments", "value_hidden", "eval_every", "embed_batch"):

@@ -12,15 +12,11 @@ import math
 import numbers
 from dataclasses import dataclass, fields
 
-from plusultra_core.errors import ConfigError
+from plusultra_core.field_checks import is_number, require
 
 __all__ = ["SimulatorConfig", "BPS"]
 
 BPS = 1e-4  # one basis point as a fraction
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _integer(value) -> bool:
@@ -68,23 +64,18 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         for name in ("fee_bps", "fixed_fee", "half_spread_bps", "impact_bps", "borrow_bps"):
-            self._check(name, lambda v: _number(v) and v >= 0, "a finite number >= 0")
-        self._check("impact_exponent", lambda v: _number(v) and v > 0, "a finite number > 0")
-        self._check("capital", lambda v: _number(v) and v > 0, "a finite number > 0")
-        self._check("position_limit", lambda v: (_number(v) or v == math.inf) and v > 0,
-                    "a number > 0 (math.inf = no limit)")
-        self._check("max_participation", lambda v: v is None or (_number(v) and v > 0),
-                    "None or a finite number > 0 (a fraction of the bar's dollar volume)")
-        self._check("max_leverage", lambda v: v is None or (_number(v) and v > 0),
-                    "None or a finite number > 0")
+            require(self, name, lambda v: is_number(v) and v >= 0, "a finite number >= 0")
+        require(self, "impact_exponent", lambda v: is_number(v) and v > 0, "a finite number > 0")
+        require(self, "capital", lambda v: is_number(v) and v > 0, "a finite number > 0")
+        require(self, "position_limit", lambda v: (is_number(v) or v == math.inf) and v > 0,
+                "a number > 0 (math.inf = no limit)")
+        require(self, "max_participation", lambda v: v is None or (is_number(v) and v > 0),
+                "None or a finite number > 0 (a fraction of the bar's dollar volume)")
+        require(self, "max_leverage", lambda v: v is None or (is_number(v) and v > 0),
+                "None or a finite number > 0")
         for name in ("latency_bars", "periods_per_year"):
             low = 0 if name == "latency_bars" else 1
-            self._check(name, lambda v, low=low: _integer(v) and v >= low, f"an integer >= {low}")
-
-    def _check(self, name: str, ok, what: str) -> None:
-        value = getattr(self, name)
-        if not ok(value):
-            raise ConfigError(f"SimulatorConfig.{name} must be {what}, got {value!r}")
+            require(self, name, lambda v, low=low: _integer(v) and v >= low, f"an integer >= {low}")
 
     @classmethod
     def frictionless(cls, **overrides) -> "SimulatorConfig":

@@ -11,16 +11,13 @@ import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
     AssetRecordsFilter,
     AssetSpec,
-    BackfillPolicy,
     Failure,
     MetadataValue,
-    multi_asset,
 )
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
@@ -29,6 +26,7 @@ from plusultra_pipeline.constants import INFERENCE_FRAMES, INFERENCE_GROUP, SUPE
 from plusultra_pipeline.cutoff_models import load_cutoff_model
 from plusultra_pipeline.events import frame_version, partition_check, partition_materialization
 from plusultra_pipeline.layout import checkpoint_paths, is_complete
+from plusultra_pipeline.assets.range_asset import range_asset
 from plusultra_pipeline.partitions import serving_cutoff_mapping
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
 from plusultra_pipeline.settings import PipelineSettings
@@ -83,19 +81,14 @@ def frame_checks(day: str, part: pd.DataFrame, expected: set[str]) -> list:
 
 
 def build_inference_assets(settings: PipelineSettings, days_def, cutoffs_def):
-    @multi_asset(
-        name=INFERENCE_FRAMES,
-        specs=[AssetSpec(INFERENCE_FRAMES, partitions_def=days_def, group_name=INFERENCE_GROUP,
-                         deps=[AssetDep(SUPERVISED_CHECKPOINT, partition_mapping=serving_cutoff_mapping())],
-                         code_version=INFERENCE_CODE_VERSION, kinds={"pytorch", "parquet"},
-                         description="Per symbol and trading day: action probabilities, position, expected "
-                                     "return and risk analytics.")],
-        backfill_policy=BackfillPolicy.single_run(),
-        can_subset=True,
-        check_specs=[AssetCheckSpec(ROWS_CHECK, asset=INFERENCE_FRAMES, partitions_def=days_def,
-                                    description="One row per tradable symbol with a valid bar that day."),
-                     AssetCheckSpec(POSITIONS_CHECK, asset=INFERENCE_FRAMES, partitions_def=days_def,
-                                    description="Every position is finite and within [-1, 1].")],
+    @range_asset(
+        AssetSpec(INFERENCE_FRAMES, partitions_def=days_def, group_name=INFERENCE_GROUP,
+                  deps=[AssetDep(SUPERVISED_CHECKPOINT, partition_mapping=serving_cutoff_mapping())],
+                  code_version=INFERENCE_CODE_VERSION, kinds={"pytorch", "parquet"},
+                  description="Per symbol and trading day: action probabilities, position, expected "
+                              "return and risk analytics."),
+        checks=[(ROWS_CHECK, "One row per tradable symbol with a valid bar that day."),
+                (POSITIONS_CHECK, "Every position is finite and within [-1, 1].")],
     )
     def inference_frames(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
         from plusultra_core.inference.export import export_predictions

@@ -9,23 +9,21 @@ the run with the rows named, before anything is written.
 
 from dagster import (
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetSpec,
-    BackfillPolicy,
     Failure,
     MetadataValue,
     TimeWindowPartitionMapping,
     AssetKey,
     DagsterEventType,
     DataVersionsByPartition,
-    multi_asset,
     observable_source_asset,
 )
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from plusultra_core.errors import DataValidationError
+from plusultra_pipeline.assets.range_asset import range_asset
 from plusultra_pipeline.constants import EXECUTED_TRADES, INFERENCE_FRAMES, RECONCILIATION_GROUP, TRADE_RECONCILIATION
 from plusultra_pipeline.events import event_pointer, frame_version, partition_check, partition_materialization
 from plusultra_pipeline.resources import MarketDatabase, PartitionStore
@@ -62,18 +60,14 @@ def build_reconciliation_assets(settings: PipelineSettings, days_def):
         context.log.info(f"{len(changed)} executed_trades day(s) new or changed")
         return DataVersionsByPartition(changed)
 
-    @multi_asset(
-        name=TRADE_RECONCILIATION,
-        specs=[AssetSpec(TRADE_RECONCILIATION, partitions_def=days_def, group_name=RECONCILIATION_GROUP,
-                         deps=[AssetDep(INFERENCE_FRAMES, partition_mapping=TimeWindowPartitionMapping(start_offset=-1)),
-                               executed_trades],
-                         code_version=RECONCILIATION_CODE_VERSION, kinds={"pandas", "parquet"},
-                         description="Executed fills (the database's trades) vs the positions the decision day "
-                                     "proposed: implementation shortfall, fill rate, realised vs simulated cost.")],
-        backfill_policy=BackfillPolicy.single_run(),
-        can_subset=True,
-        check_specs=[AssetCheckSpec(FILL_SIDE_CHECK, asset=TRADE_RECONCILIATION, partitions_def=days_def,
-                                    description="No fill trades against its paper order (buys where the book sold).")],
+    @range_asset(
+        AssetSpec(TRADE_RECONCILIATION, partitions_def=days_def, group_name=RECONCILIATION_GROUP,
+                  deps=[AssetDep(INFERENCE_FRAMES, partition_mapping=TimeWindowPartitionMapping(start_offset=-1)),
+                        executed_trades],
+                  code_version=RECONCILIATION_CODE_VERSION, kinds={"pandas", "parquet"},
+                  description="Executed fills (the database's trades) vs the positions the decision day "
+                              "proposed: implementation shortfall, fill rate, realised vs simulated cost."),
+        checks=[(FILL_SIDE_CHECK, "No fill trades against its paper order (buys where the book sold).")],
     )
     def trade_reconciliation(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
         from plusultra_core.reconciliation import Reconciliation

@@ -151,37 +151,29 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
                                 data_version=DataVersion(file_version(paths)))
         yield from checkpoint_checks(kind, cutoff, list(zip(training.seeds, paths)), lineage)
 
-    @asset(
-        name=PRETRAINED_CHECKPOINT,
-        partitions_def=cutoffs_def,
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
-        deps=[TRAINING_SET],
-        group_name=TRAINING_GROUP,
-        code_version=training_code_version(settings, "pretrain"),
-        kinds={"pytorch"},
-        op_tags=gpu_tags,
-        check_specs=_check_specs(PRETRAINED_CHECKPOINT, cutoffs_def),
-    )
+    def checkpoint_asset(name: str, deps: list, code_version: str, **kwargs):
+        """The decorator of a checkpoint asset: a run per cutoff (each trains every seed), on the
+        training step's GPUs, with the weights and sidecar checks."""
+        return asset(name=name, partitions_def=cutoffs_def,
+                     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1), deps=deps,
+                     group_name=TRAINING_GROUP, code_version=code_version, kinds={"pytorch"},
+                     op_tags=gpu_tags, check_specs=_check_specs(name, cutoffs_def), **kwargs)
+
+    @checkpoint_asset(PRETRAINED_CHECKPOINT, [TRAINING_SET], training_code_version(settings, "pretrain"))
     def pretrained_checkpoint(context: AssetExecutionContext, store: PartitionStore):
         """Self-supervised pretraining (the pretrain config's objective: masked, contrastive or both) per seed on the bars before the cutoff (fit, then purged validation)."""
         from plusultra_core.training.runner import run_pretraining
 
         yield from train_seeds(context, store, "pretrained", run_pretraining, "pretrain")
 
-    @asset(
-        name=SUPERVISED_CHECKPOINT,
-        partitions_def=cutoffs_def,
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
+    @checkpoint_asset(
+        SUPERVISED_CHECKPOINT,
         # without pretraining the asset has no pretrained parent: the graph shows what the model started from
-        deps=[TRAINING_SET, PRETRAINED_CHECKPOINT] if training.pretrain else [TRAINING_SET],
+        [TRAINING_SET, PRETRAINED_CHECKPOINT] if training.pretrain else [TRAINING_SET],
+        training_code_version(settings, "train"),
         description=None if training.pretrain else
         "CompositeTradingLoss fine-tune per seed from a cold start (training.pretrain is false), or, with "
         "incremental retraining, from the previous cutoff's supervised checkpoint.",
-        group_name=TRAINING_GROUP,
-        code_version=training_code_version(settings, "train"),
-        kinds={"pytorch"},
-        op_tags=gpu_tags,
-        check_specs=_check_specs(SUPERVISED_CHECKPOINT, cutoffs_def),
     )
     def supervised_checkpoint(context: AssetExecutionContext, store: PartitionStore):
         """CompositeTradingLoss fine-tune per seed, warm-started from the same cutoff and seed's pretrained checkpoint
@@ -194,17 +186,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
     if not training.rl_enabled:
         return (*pretraining, supervised_checkpoint)
 
-    @asset(
-        name=RL_CHECKPOINT,
-        partitions_def=cutoffs_def,
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
-        deps=[TRAINING_SET, SUPERVISED_CHECKPOINT],
-        group_name=TRAINING_GROUP,
-        code_version=rl_code_version(settings),
-        kinds={"pytorch"},
-        op_tags=gpu_tags,
-        check_specs=_check_specs(RL_CHECKPOINT, cutoffs_def),
-    )
+    @checkpoint_asset(RL_CHECKPOINT, [TRAINING_SET, SUPERVISED_CHECKPOINT], rl_code_version(settings))
     def rl_checkpoint(context: AssetExecutionContext, store: PartitionStore):
         """PPO fine-tune per seed of the same cutoff and seed's supervised policy on the execution simulator (net PnL minus a risk term), selected on the purged validation slice."""
         from plusultra_core.rl import load_rl_config, run_rl

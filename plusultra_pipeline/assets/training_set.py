@@ -15,12 +15,11 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetSpec,
-    BackfillPolicy,
     MetadataValue,
-    multi_asset,
 )
 
 from plusultra_core.data.periods import period_bounds
+from plusultra_pipeline.assets.range_asset import range_asset
 from plusultra_pipeline.constants import TRAINING_GROUP, TRAINING_SET, WINDOW_TENSORS
 from plusultra_pipeline.events import combined_version, event_pointer, partition_materialization
 from plusultra_pipeline.resources import PartitionStore
@@ -44,15 +43,12 @@ def manifests(store, cutoffs: list[str], period: str) -> dict[str, dict]:
 
 
 def build_training_set_asset(settings: PipelineSettings, cutoffs_def):
-    @multi_asset(
-        name=TRAINING_SET,
-        specs=[AssetSpec(TRAINING_SET, partitions_def=cutoffs_def, group_name=TRAINING_GROUP,
-                         deps=[AssetDep(WINDOW_TENSORS, partition_mapping=AllPartitionMapping())],
-                         code_version=TRAINING_SET_CODE_VERSION, kinds={"parquet"},
-                         description="Per cutoff: the window-tensor partitions before it (what its models read) "
-                                     "and their combined content version.")],
-        backfill_policy=BackfillPolicy.single_run(),
-        can_subset=True,
+    @range_asset(
+        AssetSpec(TRAINING_SET, partitions_def=cutoffs_def, group_name=TRAINING_GROUP,
+                  deps=[AssetDep(WINDOW_TENSORS, partition_mapping=AllPartitionMapping())],
+                  code_version=TRAINING_SET_CODE_VERSION, kinds={"parquet"},
+                  description="Per cutoff: the window-tensor partitions before it (what its models read) "
+                              "and their combined content version."),
     )
     def training_set(context: AssetExecutionContext, store: PartitionStore):
         keys = list(context.partition_keys)

@@ -6,6 +6,8 @@ date, so e.g. "last trading day of the month" is approximated by calendar days.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from plusultra_core.features.registry import register
@@ -33,28 +35,18 @@ def _parts(ctx) -> dict[str, np.ndarray]:
     return ctx.memo("calendar_parts", compute)
 
 
-@register(name="cal_dow_sin", depends_on=[], lookback=0, tags=TAGS,
-          description="sin(2π·day_of_week/7)")
-def cal_dow_sin(ctx):
-    return np.sin(2 * np.pi * _parts(ctx)["dow"] / 7.0)
+def _cyclic(ctx, part: str, period: float, wave):
+    """``wave(2π·part/period)``: a cyclic calendar part on the unit circle, so e.g. Sunday sits
+    next to Monday rather than six units away."""
+    return wave(2 * np.pi * _parts(ctx)[part] / period)
 
 
-@register(name="cal_dow_cos", depends_on=[], lookback=0, tags=TAGS,
-          description="cos(2π·day_of_week/7)")
-def cal_dow_cos(ctx):
-    return np.cos(2 * np.pi * _parts(ctx)["dow"] / 7.0)
-
-
-@register(name="cal_month_sin", depends_on=[], lookback=0, tags=TAGS,
-          description="sin(2π·(month-1)/12)")
-def cal_month_sin(ctx):
-    return np.sin(2 * np.pi * _parts(ctx)["month"] / 12.0)
-
-
-@register(name="cal_month_cos", depends_on=[], lookback=0, tags=TAGS,
-          description="cos(2π·(month-1)/12)")
-def cal_month_cos(ctx):
-    return np.cos(2 * np.pi * _parts(ctx)["month"] / 12.0)
+# part of `_parts`, its period, how the description spells it; the order is the output order
+for _part, _period, _label in (("dow", 7.0, "day_of_week/7"), ("month", 12.0, "(month-1)/12")):
+    for _wave in (np.sin, np.cos):
+        register(name=f"cal_{_part}_{_wave.__name__}", depends_on=[], lookback=0, tags=TAGS,
+                 description=f"{_wave.__name__}(2π·{_label})")(
+            partial(_cyclic, part=_part, period=_period, wave=_wave))
 
 
 @register(name="cal_turn_of_month", depends_on=[], lookback=0, tags=TAGS,
