@@ -59,7 +59,7 @@ def arm_row(arm: str, root: Path, db: Path) -> dict | None:
 
     home = _home(root, arm)
     settings = load_settings(ROOT / ARMS[arm], environ={"PLUSULTRA_HOME": str(home), "PLUSULTRA_DB": str(db)})
-    board, folds, trials = load_leaderboard(settings)
+    board, folds, trials = load_leaderboard(settings, settings.store_path)
     if board is None:
         return None
     summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from plusultra_core.config import from_dict, read_yaml, to_dict
 from plusultra_core.errors import ConfigError
-from plusultra_core.losses import LossConfig
+from plusultra_core.loss_config import LossConfig
 from plusultra_core.models.registry import resolve
 from plusultra_core.training.config import DataConfig, ModelConfig, PretrainConfig, TrainConfig, build_model_config
 from plusultra_core.walkforward import cutoff_split
@@ -71,15 +71,16 @@ def fold_of(settings, cutoff, feature_names) -> Fold:
     return Fold(str(split.fit_end.date()), tuple(feature_names))
 
 
-def cutoff_config(kind: str, settings, cutoff: str, seed: int, feature_names):
+def cutoff_config(kind: str, settings, cutoff: str, seed: int, feature_names, store_root=None):
     """The graph's config of one cutoff and seed: output where the store's layout puts the
-    checkpoint; a supervised run warm-starts from the same cutoff and seed's pretrained checkpoint
-    (or, with incremental retraining, from the previous cutoff's supervised one; without
+    checkpoint (in the store at ``store_root``, default the settings'; the graph passes its `store`
+    resource's root); a supervised run warm-starts from the same cutoff and seed's pretrained
+    checkpoint (or, with incremental retraining, from the previous cutoff's supervised one; without
     pretraining, ``training.pretrain: false``, it starts cold unless it has such a previous one)."""
     from plusultra_pipeline.layout import checkpoint_path, previous_cutoff
 
     _kind(kind)
-    store = settings.store_path
+    store = settings.store_path if store_root is None else Path(store_root)
     asset = {"pretrain": "pretrained", "train": "supervised"}[kind]
     run = RunOverrides(seed=seed, output_dir=str(checkpoint_path(store, asset, cutoff, seed).parent))
     if kind == "train":

@@ -16,7 +16,6 @@ import pandas as pd
 from plusultra_core.data.periods import period_bounds
 from plusultra_core.errors import PlusUltraError
 from plusultra_core.history import STORE_DIMS
-from plusultra_core.training.checkpoints import feature_hash
 from plusultra_core.walkforward import CutoffSplit, CutoffWindow, cutoff_split, last_train_time, training_frame
 from plusultra_pipeline.constants import WINDOW_TENSORS
 
@@ -32,6 +31,8 @@ class TrainingData:
     split: CutoffSplit
 
     def lineage(self) -> dict:
+        from plusultra_core.training.checkpoints import feature_hash  # torch: not at definitions load
+
         return {"data_version": self.data_version, "feature_names": self.feature_names,
                 "feature_hash": feature_hash(self.feature_names), "history_partitions": self.partitions,
                 "train_range": [str(self.train_start.date()) if self.train_start is not None else None,

@@ -17,15 +17,17 @@ An asset's seed loop (``assets/training.py::train_seeds``) uses it as::
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from plusultra_core.training.config import TrainerConfig
-from plusultra_core.training.epoch_metrics import EpochMetricsCallback
 from plusultra_pipeline.metadata import table
+
+if TYPE_CHECKING:  # torch + Lightning cost ~5 s to import: a training step pays it, not loading the definitions
+    from plusultra_core.training.config import TrainerConfig
+    from plusultra_core.training.epoch_metrics import EpochMetricsCallback
 
 # metric names (after the "val/" / "train/" stage) that are returns: shown in percent
 RETURN_METRICS = ("max_drawdown", "mean_pnl", "annual_return")
@@ -74,6 +76,8 @@ def epoch_logger(context: AssetExecutionContext, cutoff: str, seed: int,
 
     def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
         context.log.info(epoch_line(cutoff, seed, epoch, metrics, callback.monitor, callback.best_epoch == epoch))
+
+    from plusultra_core.training.epoch_metrics import EpochMetricsCallback
 
     callback = EpochMetricsCallback(log_epoch, monitor=trainer_cfg.monitor, mode=trainer_cfg.monitor_mode)
     return callback

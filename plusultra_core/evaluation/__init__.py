@@ -8,19 +8,32 @@ with stated coverage; both book with `book.book_decisions`. `write_fold_report` 
 model or imports Dagster; matplotlib is imported only when a plot is drawn.
 """
 
-from plusultra_core.evaluation.baselines import (BASELINES, LinearFit, apply_linear, buy_and_hold,
-                                                 fit_linear, linear_model, momentum_rule)
-from plusultra_core.evaluation.book import (DECISION_COLUMNS, EXPOSURE_MATCHED, Book,
-                                            book_decisions, coverage_table, reprice)
-from plusultra_core.evaluation.fold import DEFAULT_BASELINES, FoldResult, evaluate_fold
-from plusultra_core.evaluation.leaderboard import DEFAULT_COST_GRID, Leaderboard, build_leaderboard
-from plusultra_core.evaluation.report import (ReportFiles, fold_markdown, leaderboard_markdown,
-                                              markdown_with_inline_png, png_data_uri,
-                                              write_fold_report, write_leaderboard_report)
+import importlib
 
-__all__ = ["BASELINES", "Book", "DECISION_COLUMNS", "DEFAULT_BASELINES", "DEFAULT_COST_GRID",
-           "EXPOSURE_MATCHED", "FoldResult", "Leaderboard", "LinearFit", "ReportFiles",
-           "apply_linear", "book_decisions", "build_leaderboard", "buy_and_hold", "coverage_table",
-           "evaluate_fold", "fit_linear", "fold_markdown", "leaderboard_markdown", "linear_model",
-           "markdown_with_inline_png", "momentum_rule", "png_data_uri", "reprice",
-           "write_fold_report", "write_leaderboard_report"]
+# name -> submodule. Loaded on first use (PEP 562), so that importing a light submodule such as
+# `plusultra_core.evaluation.trials` (the pipeline hashes configurations when its definitions
+# load) does not import the booking code and, through `losses.pnl_stream`, torch.
+_EXPORTS = {
+    **dict.fromkeys(["BASELINES", "LinearFit", "apply_linear", "buy_and_hold", "fit_linear", "linear_model",
+                     "momentum_rule"], "baselines"),
+    **dict.fromkeys(["DECISION_COLUMNS", "EXPOSURE_MATCHED", "Book", "book_decisions", "coverage_table",
+                     "reprice"], "book"),
+    **dict.fromkeys(["DEFAULT_BASELINES", "FoldResult", "evaluate_fold"], "fold"),
+    **dict.fromkeys(["DEFAULT_COST_GRID", "Leaderboard", "build_leaderboard"], "leaderboard"),
+    **dict.fromkeys(["ReportFiles", "fold_markdown", "leaderboard_markdown", "markdown_with_inline_png",
+                     "png_data_uri", "write_fold_report", "write_leaderboard_report"], "report"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

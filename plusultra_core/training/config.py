@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plusultra_core.heads import HeadConfig
-from plusultra_core.losses import LossConfig
+from plusultra_core.head_config import HeadConfig
+from plusultra_core.loss_config import LossConfig
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
 # "auto": one process. "ddp": one process per device (and node), gradients all-reduced (gloo on

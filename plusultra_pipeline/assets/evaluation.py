@@ -27,7 +27,6 @@ from dagster import (
     asset,
 )
 
-from plusultra_core.evaluation._io import text_writer, write_files_atomically
 from plusultra_pipeline.constants import (
     EVALUATION_GROUP,
     EVALUATION_REPORT,
@@ -61,13 +60,14 @@ def load_benchmark(settings: PipelineSettings, database: str | Path) -> pd.Serie
     return returns if len(returns) else None
 
 
-def load_leaderboard(settings: PipelineSettings):
-    """``(leaderboard, fold dirs, trial statistics)`` over every evaluated fold (``None`` board if none)."""
+def load_leaderboard(settings: PipelineSettings, store_root):
+    """``(leaderboard, fold dirs, trial statistics)`` over every evaluated fold of the store at
+    ``store_root``; ``None`` board if there is none."""
     from plusultra_core.evaluation import FoldResult, build_leaderboard
     from plusultra_core.evaluation.trials import trial_statistics
 
-    dirs = fold_dirs(settings.store_path)
-    trials = trial_statistics(trials_dir(settings.store_path), declared=settings.evaluation.declared_trials)
+    dirs = fold_dirs(store_root)
+    trials = trial_statistics(trials_dir(store_root), declared=settings.evaluation.declared_trials)
     if not dirs:
         return None, [], trials
     board = build_leaderboard([FoldResult.from_files(d / FOLD_DATA) for d in dirs], n_trials=trials.n_trials,
@@ -94,8 +94,8 @@ def evaluate_cutoff(settings: PipelineSettings, store, cutoff: str, next_cutoff:
     from plusultra_core.inference.predict import load_supervised, predict_frame
 
     seeds = settings.training.seeds
-    paths = checkpoint_paths(settings.store_path, "supervised", cutoff, seeds)
-    rl_paths = checkpoint_paths(settings.store_path, "rl", cutoff, seeds) if settings.training.rl_enabled else []
+    paths = checkpoint_paths(store.root, "supervised", cutoff, seeds)
+    rl_paths = checkpoint_paths(store.root, "rl", cutoff, seeds) if settings.training.rl_enabled else []
     loaded = [load_supervised(p) for p in paths]
     rl_loaded = [load_supervised(p) for p in rl_paths]
     start, stop = pd.Timestamp(cutoff), pd.Timestamp(next_cutoff)
@@ -128,41 +128,32 @@ def evaluate_cutoff(settings: PipelineSettings, store, cutoff: str, next_cutoff:
     return result, paths + rl_paths, sidecars + [side for _, side in rl_loaded]
 
 
-def record_trials(settings: PipelineSettings, result, cutoff: str, sidecars: list[dict]) -> list[str]:
-    """Append this fold's model strategies to the trial ledger (one trial per configuration)."""
+def record_trials(settings: PipelineSettings, store_root, result, cutoff: str, sidecars: list[dict]) -> list[str]:
+    """Append this fold's configurations to the trial ledger of the store at ``store_root``: each
+    seed model, their ensemble, and with RL on each RL fine-tune and their ensemble (the DSR counts
+    every configuration tried)."""
     from plusultra_core.config import config_hash
     from plusultra_core.evaluation.trials import configuration_hash, record_trial, trial_id
 
     arch = sidecars[0].get("architecture", "model")
     members = list(result.model_strategies)
     hashes = [configuration_hash(side.get("config", {})) for side in sidecars[:len(members)]]
-    ids = []
-    for name, side, cfg_hash in zip(members, sidecars, hashes):
-        member = f"seed={side.get('seed', 0)}"
-        ids.append(trial_id(arch, cfg_hash, member))
-        record_trial(trials_dir(settings.store_path), ids[-1],
-                     {"architecture": arch, "config_hash": cfg_hash, "member": member}, cutoff, result.daily[name])
-    if len(members) > 1 and result.model_name not in members:  # the ensemble is a configuration too
-        ensemble_hash = config_hash({"members": sorted(hashes)})
-        ids.append(trial_id(arch, ensemble_hash, "ensemble"))
-        record_trial(trials_dir(settings.store_path), ids[-1],
-                     {"architecture": arch, "config_hash": ensemble_hash, "member": "ensemble"}, cutoff,
-                     result.daily[result.model_name])
-    # the RL fine-tunes are configurations tried too (the DSR must count them)
     rivals, rival_sides = result.info.get("challengers") or [], sidecars[len(members):]
     rl_hashes = [configuration_hash({**side.get("config", {}), "rl": side.get("rl_config", {})}) for side in rival_sides]
-    for name, side, cfg_hash in zip(rivals, rival_sides, rl_hashes):
-        ids.append(trial_id(f"{arch}/rl", cfg_hash, f"seed={side.get('seed', 0)}"))
-        record_trial(trials_dir(settings.store_path), ids[-1],
-                     {"architecture": f"{arch}/rl", "config_hash": cfg_hash, "member": f"seed={side.get('seed', 0)}"},
-                     cutoff, result.daily[name])
-    rl_ensemble = result.info.get("challenger_ensemble")
-    if rl_ensemble:
-        ensemble_hash = config_hash({"members": sorted(rl_hashes)})
-        ids.append(trial_id(f"{arch}/rl", ensemble_hash, "ensemble"))
-        record_trial(trials_dir(settings.store_path), ids[-1],
-                     {"architecture": f"{arch}/rl", "config_hash": ensemble_hash, "member": "ensemble"}, cutoff,
-                     result.daily[rl_ensemble])
+    # (architecture, config hash, member, strategy column of result.daily)
+    tried = [(arch, h, f"seed={side.get('seed', 0)}", name) for name, side, h in zip(members, sidecars, hashes)]
+    if len(members) > 1 and result.model_name not in members:  # the ensemble is a configuration too
+        tried.append((arch, config_hash({"members": sorted(hashes)}), "ensemble", result.model_name))
+    tried += [(f"{arch}/rl", h, f"seed={side.get('seed', 0)}", name) for name, side, h in zip(rivals, rival_sides, rl_hashes)]
+    if result.info.get("challenger_ensemble"):
+        tried.append((f"{arch}/rl", config_hash({"members": sorted(rl_hashes)}), "ensemble",
+                      result.info["challenger_ensemble"]))
+    ids = []
+    for architecture, cfg_hash, member, column in tried:
+        ids.append(trial_id(architecture, cfg_hash, member))
+        record_trial(trials_dir(store_root), ids[-1],
+                     {"architecture": architecture, "config_hash": cfg_hash, "member": member}, cutoff,
+                     result.daily[column])
     return ids
 
 
@@ -215,17 +206,18 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
     )
     def evaluation_report(context: AssetExecutionContext, store: PartitionStore, market_db: MarketDatabase):
         """Out-of-sample fold report: every seed's model and their ensemble (and, with RL on, the RL fine-tunes) from the cutoff to the next one, net of costs, beside baselines."""
+        from plusultra_core.evaluation._io import text_writer, write_files_atomically
         from plusultra_core.evaluation.report import fold_markdown, write_fold_report
         from plusultra_core.evaluation.research import research_summary
 
         window = context.partition_time_window
         cutoff, next_cutoff = str(window.start.date()), str(window.end.date())
         result, paths, sidecars = evaluate_cutoff(settings, store.store(), cutoff, next_cutoff)
-        record_trials(settings, result, cutoff, sidecars)
+        record_trials(settings, store.root, result, cutoff, sidecars)
         benchmark = load_benchmark(settings, market_db.path)
         summary = research_summary(result.daily, result.positions, result.model_name, result.model_strategies,
                                    benchmark=benchmark, significance=settings.evaluation.significance)
-        out = fold_dir(settings.store_path, cutoff)
+        out = fold_dir(store.root, cutoff)
         title = f"Fold {cutoff} .. {next_cutoff} (out-of-sample)"
         files = write_fold_report(result, out, title=title, summary=summary, benchmark=benchmark)
         lineage = {"checkpoints": [str(p) for p in paths],
@@ -260,21 +252,21 @@ def build_evaluation_assets(settings: PipelineSettings, cutoffs_def):
         code_version=evaluation_code_version(settings),
         kinds={"pandas", "matplotlib"},
     )
-    def leaderboard(context: AssetExecutionContext, market_db: MarketDatabase):
+    def leaderboard(context: AssetExecutionContext, market_db: MarketDatabase, store: PartitionStore):
         """Every materialised fold re-booked as one continuous out-of-sample record per strategy, with its verdict."""
         from plusultra_core.evaluation.report import leaderboard_markdown, write_leaderboard_report
         from plusultra_core.evaluation.research import research_summary
 
-        board, dirs, trials = load_leaderboard(settings)
+        board, dirs, trials = load_leaderboard(settings, store.root)
         if board is None:
-            raise Failure(description=f"no evaluated folds under {settings.store_path}; "
+            raise Failure(description=f"no evaluated folds under {store.root}; "
                                       "materialise evaluation_report first")
         benchmark = load_benchmark(settings, market_db.path)
         summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,
                                    benchmark=benchmark, n_trials=trials.n_trials,
                                    trial_variance=trials.sharpe_variance,
                                    significance=settings.evaluation.significance)
-        files = write_leaderboard_report(board, leaderboard_dir(settings.store_path), summary=summary,
+        files = write_leaderboard_report(board, leaderboard_dir(store.root), summary=summary,
                                          trials=trials, benchmark=benchmark)
         context.log.info(summary.verdict)
         return MaterializeResult(metadata={

@@ -97,13 +97,13 @@ def build_inference_assets(settings: PipelineSettings, days_def, cutoffs_def):
         store_ = store.store()
         seeds = settings.training.seeds
         for cutoff, group in serving_cutoffs(cutoffs_def.get_partition_keys(), days).items():
-            paths = checkpoint_paths(settings.store_path, "supervised", cutoff, seeds)
+            paths = checkpoint_paths(store.root, "supervised", cutoff, seeds)
             if not all(is_complete(p) for p in paths):
                 raise Failure(description=f"days {group[0].date()}..{group[-1].date()} are served by cutoff {cutoff}, "
                                           f"whose supervised checkpoints are incomplete: materialise "
                                           f"supervised_checkpoint[{cutoff}] first")
             pointer, checkpoint_version = checkpoint_event(context.instance, cutoff)
-            served = load_cutoff_model(settings.store_path, cutoff, seeds)
+            served = load_cutoff_model(store.root, cutoff, seeds)
             agent, label = served.agent, served.label
             result = agent.predict(market_db.path, start=min(group), end=max(group))
             frame = result.frame

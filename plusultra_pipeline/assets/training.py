@@ -130,7 +130,7 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         lineage = data.lineage()
         infos, hashes, parents, watch = [], [], [], {}
         for seed in training.seeds:  # a handful of independent replicates: one fit each
-            cfg = cutoff_config(stage, settings, cutoff, seed, data.feature_names)  # the config that runs
+            cfg = cutoff_config(stage, settings, cutoff, seed, data.feature_names, store.root)  # what runs
             watch[seed] = epoch_logger(context, cutoff, seed, cfg.trainer)  # a log line per epoch
             info = run(cfg, frame=data.frame, feature_names=cfg.data.feature_names, callbacks=[watch[seed]])
             cfg_hash = config_hash(cfg)
@@ -198,8 +198,8 @@ def build_training_assets(settings: PipelineSettings, cutoffs_def):
         infos, hashes, parents = [], [], []
         for seed in training.seeds:  # one PPO run per supervised seed
             cfg = replace(base, seed=base.seed + int(seed))
-            parent = checkpoint_path(settings.store_path, "supervised", cutoff, seed)
-            info = run_rl(parent, data.frame, cfg, checkpoint_path(settings.store_path, "rl", cutoff, seed),
+            parent = checkpoint_path(store.root, "supervised", cutoff, seed)
+            info = run_rl(parent, data.frame, cfg, checkpoint_path(store.root, "rl", cutoff, seed),
                           fit_end=data.split.fit_end, log=context.log.info)
             cfg_hash = config_hash(cfg.to_dict())
             annotate_sidecar(info.path, {**lineage, "cutoff": cutoff, "config_hash": cfg_hash, "seed": int(seed),

@@ -164,7 +164,7 @@ def _print_leaderboard(console, settings) -> None:
     from plusultra_core.evaluation.research import research_summary
     from plusultra_pipeline.layout import leaderboard_dir
 
-    board, folds, trials = load_leaderboard(settings)
+    board, folds, trials = load_leaderboard(settings, settings.store_path)
     if board is None:
         console.print("no evaluated folds yet")
         return

@@ -177,3 +177,14 @@ def test_without_pretraining_supervised_models_start_cold(tmp_path):
     assert cutoff_config("train", cold, "2018-01-01", 0, ["ret_1d"]).pretrained is None
     warm = cutoff_config("train", replace(cold, training=settings.training), "2018-01-01", 0, ["ret_1d"])
     assert warm.pretrained and "pretrained" in warm.pretrained
+
+
+def test_assets_find_the_store_through_the_store_resource_only():
+    """Every asset reads and writes the artifact store at its `store` resource's root (paths from
+    `layout`), never at a root of its own from the settings: a run configured with another store
+    root moves every artifact, not some."""
+    offenders = {p.name for p in (ROOT / "plusultra_pipeline" / "assets").glob("*.py")
+                 if "settings.store_path" in p.read_text()}
+    assert offenders == set()
+    uses = {p.name for p in (ROOT / "plusultra_pipeline" / "assets").glob("*.py") if "PartitionStore" in p.read_text()}
+    assert {"training.py", "evaluation.py", "inference.py", "features.py", "reconciliation.py"} <= uses

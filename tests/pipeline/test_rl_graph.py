@@ -61,5 +61,5 @@ def test_rl_checkpoint_trained_served_and_scored_as_its_own_strategy(tmp_path, s
     supervised, rl = decisions.loc[arch], decisions.loc[f"{arch}/rl"]
     assert supervised.index.equals(rl.index) and not supervised.equals(rl)   # same symbol-days, own decisions
     assert f"{arch}/rl" in fold.metrics.index
-    board, _, _ = load_leaderboard(settings)                       # the leaderboard ranks it too
+    board, _, _ = load_leaderboard(settings, settings.store_path)                       # the leaderboard ranks it too
     assert {arch, f"{arch}/rl", "buy_and_hold"} <= set(board.table.index)

@@ -210,7 +210,7 @@ def test_chained_record_scores_every_trading_day_once_with_a_verdict(graph):
     from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
     from plusultra_pipeline.assets.evaluation import load_leaderboard
 
-    board, dirs, trials = load_leaderboard(graph["settings"])
+    board, dirs, trials = load_leaderboard(graph["settings"], graph["settings"].store_path)
     assert len(dirs) == len(graph["cutoffs"])
     panel = SQLiteMarketDataset(graph["db"]).load_panel(start="2018-01-01", end="2018-02-28")
     trading = pd.DatetimeIndex(sorted(set(panel.index.get_level_values("timestamp"))))
@@ -239,7 +239,7 @@ def test_chained_returns_are_reproduced_from_raw_sqlite_closes(graph):
 
     from plusultra_pipeline.assets.evaluation import load_leaderboard
 
-    board, _, _ = load_leaderboard(graph["settings"])
+    board, _, _ = load_leaderboard(graph["settings"], graph["settings"].store_path)
     cost = graph["settings"].evaluation.cost_bps * 1e-4
     with sqlite3.connect(graph["db"]) as conn:
         closes = pd.read_sql("SELECT symbol, timestamp, close FROM series ORDER BY symbol, timestamp", conn)
