@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 # Euler-Mascheroni constant, used by the expected maximum of N Gaussian Sharpe ratios (DSR).
 EULER_GAMMA = 0.5772156649015329
@@ -30,6 +29,14 @@ __all__ = [
     "rank_information_coefficient", "probabilistic_sharpe_ratio", "deflated_sharpe_ratio",
     "expected_max_sharpe", "summary",
 ]
+
+
+def _scipy_stats():
+    """``scipy.stats``, imported on first use: it costs 1-2 s, and importing the metrics (as the
+    pipeline's code versions do) should not."""
+    from scipy import stats
+
+    return stats
 
 
 def _as_1d(values, name: str) -> np.ndarray:
@@ -209,7 +216,7 @@ def rank_information_coefficient(pred, realised) -> float:
     p, r = _paired(pred, realised)
     if p.size < 2:
         return math.nan
-    return _pearson(stats.rankdata(p), stats.rankdata(r))
+    return _pearson(_scipy_stats().rankdata(p), _scipy_stats().rankdata(r))
 
 
 def _sharpe_stats(returns) -> tuple[float, int, float, float]:
@@ -223,8 +230,8 @@ def _sharpe_stats(returns) -> tuple[float, int, float, float]:
     if std == 0:
         return _ratio(mean, std), n, math.nan, math.nan
     # Biased moment estimators, as in Bailey & Lopez de Prado's worked examples.
-    skew = float(stats.skew(r, bias=True))
-    kurt = float(stats.kurtosis(r, fisher=False, bias=True))
+    skew = float(_scipy_stats().skew(r, bias=True))
+    kurt = float(_scipy_stats().kurtosis(r, fisher=False, bias=True))
     return mean / std, n, skew, kurt
 
 
@@ -243,7 +250,7 @@ def probabilistic_sharpe_ratio(returns, benchmark_sharpe: float = 0.0) -> float:
     if var_term <= 0:
         return math.nan
     z = (sr - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(var_term)
-    return float(stats.norm.cdf(z))
+    return float(_scipy_stats().norm.cdf(z))
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
@@ -258,8 +265,8 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
         raise ValueError(f"sharpe_variance must be a finite non-negative number, got {sharpe_variance}")
     if n_trials == 1:
         return 0.0
-    quantiles = (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials) \
-        + EULER_GAMMA * stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    quantiles = (1.0 - EULER_GAMMA) * _scipy_stats().norm.ppf(1.0 - 1.0 / n_trials) \
+        + EULER_GAMMA * _scipy_stats().norm.ppf(1.0 - 1.0 / (n_trials * math.e))
     return float(math.sqrt(sharpe_variance) * quantiles)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from plusultra_core.config import from_dict, read_yaml, to_dict
 from plusultra_core.errors import ConfigError
 from plusultra_core.loss_config import LossConfig
-from plusultra_core.models.registry import resolve
+from plusultra_core.models.registry import config_class
 from plusultra_core.training.config import DataConfig, ModelConfig, PretrainConfig, TrainConfig, build_model_config
 from plusultra_core.walkforward import cutoff_split
 
@@ -175,7 +175,7 @@ def _resolved_model(model: dict, path) -> dict:
 def _apply_run(raw: dict, training, run: RunOverrides) -> None:
     architecture = run.architecture or training.architecture
     if architecture:
-        resolve(architecture)  # an unknown name fails here, naming the known ones
+        config_class(architecture)  # an unknown name fails here, naming the known ones
         raw["model"] = {"architecture": architecture}  # its own file's defaults, not the old params
     trainer = raw.setdefault("trainer", {})
     max_epochs = run.max_epochs if run.max_epochs is not None else training.max_epochs

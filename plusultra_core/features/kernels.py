@@ -16,9 +16,10 @@ direct sum (no drift over 5,000 rows), yet the cost is O(T·S) whatever ``w``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage, signal, special
 
 # Weight the unknown history before a recursive filter's first row may keep in a value once
 # `warmup_rows` rows have passed: below float32 resolution (2^-24 ~ 6e-8 relative) with margin,
@@ -235,11 +236,15 @@ def _rolling_extreme(x: np.ndarray, w: int, fn, fill: float) -> np.ndarray:
 
 def rolling_max(x: np.ndarray, w: int) -> np.ndarray:
     """Trailing-window maximum (van Herk/Gil-Werman filter from scipy.ndimage)."""
+    from scipy import ndimage  # scipy's submodules load on first use: importing the features is cheap
+
     return _rolling_extreme(x, w, ndimage.maximum_filter1d, -np.inf)
 
 
 def rolling_min(x: np.ndarray, w: int) -> np.ndarray:
     """Trailing-window minimum."""
+    from scipy import ndimage
+
     return _rolling_extreme(x, w, ndimage.minimum_filter1d, np.inf)
 
 
@@ -288,7 +293,9 @@ def _recursive_mean(x: np.ndarray, alpha: float, start: np.ndarray, *, seed: np.
     if not finite.all():
         drive = np.nan_to_num(drive, nan=0.0)
     # time along the last axis runs the recursion over contiguous memory (faster than axis 0)
-    out = signal.lfilter([alpha], [1.0, alpha - 1.0], drive.T, axis=1).T
+    from scipy.signal import lfilter
+
+    out = lfilter([alpha], [1.0, alpha - 1.0], drive.T, axis=1).T
     valid = rows >= (start + max(min_periods, 1) - 1)[None, :]
     valid &= np.isfinite(first_vals)[None, :]
     return np.where(valid, out, np.nan)
@@ -321,7 +328,10 @@ def warmup_rows(alpha: float, tol: float = WARMUP_TOL, stages: int = 1) -> int:
         return int(np.ceil(np.log(tol) / np.log1p(-alpha)))
     n = np.arange(1, 100_000, dtype=np.float64)
     ratio = alpha / (1.0 - alpha)
-    log_terms = [special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
-                 + k * np.log(ratio) for k in range(stages)]
-    bound = np.log1p(-alpha) * n + special.logsumexp(np.stack(log_terms), axis=0)
+    # log C(n, k) = Σ_{j<k} log(n - j) - log k! for the few k < stages (-inf where k > n); numpy
+    # only, so importing the feature registry (which calls this) does not load scipy.special
+    with np.errstate(divide="ignore"):
+        log_terms = [sum((np.log(np.maximum(n - j, 0.0)) for j in range(k)), np.zeros_like(n))
+                     - math.lgamma(k + 1) + k * np.log(ratio) for k in range(stages)]
+    bound = np.log1p(-alpha) * n + np.logaddexp.reduce(np.stack(log_terms), axis=0)
     return int(n[np.argmax(bound < np.log(tol))])

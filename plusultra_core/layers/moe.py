@@ -28,18 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROUTINGS = ("sparse", "dense")
-
-
-def check_routing(routing: str, num_experts: int, top_k: int, capacity_factor: float | None) -> None:
-    """`ValueError` unless the routing is valid (the layer and every config that builds it)."""
-    if routing not in ROUTINGS:
-        raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
-    if num_experts < 1 or not 1 <= top_k <= num_experts:
-        raise ValueError(f"need 1 <= top_k <= num_experts, got top_k={top_k}, num_experts={num_experts}")
-    if capacity_factor is not None and capacity_factor <= 0:
-        raise ValueError(f"capacity_factor must be > 0 or null, got {capacity_factor}")
-
+from plusultra_core.layers.options import check_routing  # torch-free, shared with the configs
 
 class MixtureOfExperts(nn.Module):
     """``x [..., D] -> (y [..., D], aux_loss scalar)``.

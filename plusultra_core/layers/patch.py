@@ -27,18 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-TOKEN_MODES = ("patch", "step")
-
-
-def check_patching(token_mode: str, patch_len: int, patch_stride: int) -> None:
-    """`ValueError` unless the tokenisation is valid (the layer and every config that builds it)."""
-    if token_mode not in TOKEN_MODES:
-        raise ValueError(f"token_mode must be one of {TOKEN_MODES}, got {token_mode!r}")
-    if patch_len < 1 or not 1 <= patch_stride <= patch_len:
-        # a stride longer than the patch would leave steps that no token covers
-        raise ValueError(f"need 1 <= patch_stride <= patch_len, got patch_len={patch_len}, "
-                         f"patch_stride={patch_stride}")
-
+from plusultra_core.layers.options import check_patching  # torch-free, shared with the configs
 
 class PatchEmbedding(nn.Module):
     """``[B, T, F] -> tokens [B, N, D]`` and back to ``[B, T, D]`` with `to_steps`."""

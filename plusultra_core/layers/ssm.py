@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SSM_INITS = ("real", "lin")
-
+from plusultra_core.layers.options import SSM_INITS  # torch-free, shared with the configs
 
 def naive_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
     """Reference step-by-step recurrence ``h_t = a_t h_{t-1} + b_t`` over dim 1 (tests only).

@@ -20,57 +20,12 @@ tokens, ``E`` experts, ``H`` horizon.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from plusultra_core.layers.moe import MixtureOfExperts, check_routing
-from plusultra_core.models.temporal_hybrid import TemporalBackboneConfig, TemporalBlock, TemporalHybridBackbone
-
-
-@dataclass
-class MoETransformerConfig:
-    """Knobs of `MoETransformerBackbone` (field by field in ``configs/models/moe_transformer.yaml``)."""
-
-    d_model: int = 64                       # width D
-    n_heads: int = 4                        # attention heads (divides d_model)
-    n_layers: int = 3                       # blocks
-    dilations: tuple[int, ...] = (1, 2, 4)  # block i convolves with dilations[i % len]
-    kernel_size: int = 3                    # dilated conv kernel (in tokens)
-    num_experts: int = 8                    # E expert FFNs per block
-    top_k: int = 2                          # experts per token (sparse routing)
-    router_dropout: float = 0.0             # dropout on the router's input
-    ff_mult: int = 2                        # expert hidden width = ff_mult * d_model
-    routing: str = "sparse"                 # "sparse" top-k or "dense" softmax over all experts
-    capacity_factor: float | None = None    # cap tokens per expert at cf * N*top_k/E (None: no drops)
-    aux_loss_weight: float = 0.01           # weight of the load-balancing loss in aux_loss
-    z_loss_weight: float = 0.0              # router z-loss weight (0 = off)
-    dropout: float = 0.1
-    max_len: int = 512                      # longest context T accepted
-    causal: bool = True                     # steps[t] uses x[<= t] only
-    patch_len: int = 8                      # steps per patch
-    patch_stride: int = 4                   # steps between patch starts (<= patch_len)
-    token_mode: str = "patch"               # "patch" or "step" (one token per bar)
-    decoder_layers: int = 1                 # blocks of the learned future-query decoder
-
-    def __post_init__(self):
-        self.dilations = tuple(self.dilations)
-        check_routing(self.routing, self.num_experts, self.top_k, self.capacity_factor)
-        if not 0.0 <= self.router_dropout < 1.0:
-            raise ValueError(f"router_dropout must be in [0, 1), got {self.router_dropout}")
-        if self.aux_loss_weight < 0 or self.z_loss_weight < 0:
-            raise ValueError("aux_loss_weight and z_loss_weight must be >= 0")
-        self.temporal()          # the shared fields are validated by the temporal config
-
-    def temporal(self) -> TemporalBackboneConfig:
-        """The `TemporalBackboneConfig` the reused attention + conv part is built from."""
-        return TemporalBackboneConfig(
-            d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers,
-            dilations=self.dilations, kernel_size=self.kernel_size, ff_mult=self.ff_mult,
-            dropout=self.dropout, patch_len=self.patch_len, patch_stride=self.patch_stride,
-            token_mode=self.token_mode, max_len=self.max_len, causal=self.causal,
-            decoder_layers=self.decoder_layers)
+from plusultra_core.layers.moe import MixtureOfExperts
+from plusultra_core.models.configs import MoETransformerConfig  # the config lives torch-free (re-exported)
+from plusultra_core.models.temporal_hybrid import TemporalBlock, TemporalHybridBackbone
 
 
 class MoEBlock(nn.Module):

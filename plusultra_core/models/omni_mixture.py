@@ -25,8 +25,6 @@ state per channel, ``G = ceil(T / coarse_factor)`` coarse tokens, ``H`` horizon.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -35,47 +33,9 @@ from plusultra_core.layers.conv import DilatedTemporalConv
 from plusultra_core.layers.feedforward import ResidualFeedForward
 from plusultra_core.layers.horizon import HorizonDecoder
 from plusultra_core.layers.pooling import LearnablePooling, coarse_causal_mask
-from plusultra_core.layers.ssm import SSM_INITS, DiagonalSSM
+from plusultra_core.layers.ssm import DiagonalSSM
 from plusultra_core.models.base import Backbone, BackboneOutput, check_input
-
-
-@dataclass
-class OmniMixtureConfig:
-    """Knobs of `OmniMixtureBackbone` (field by field in ``configs/models/omni_mixture.yaml``)."""
-
-    d_model: int = 64                          # width D
-    n_layers: int = 4                          # mixer layers; even -> SSM, odd -> dilated conv
-    n_heads: int = 4                           # heads of cross-scale attention and the decoder
-    ssm_state_dim: int = 8                     # N: state size per channel of the SSM
-    coarse_factor: int = 8                     # fine steps pooled into one coarse token
-    cross_every: int = 2                       # a cross-scale attention after every k-th layer
-    dilations: tuple[int, ...] = (1, 2, 4, 8)  # conv layer j uses dilations[j % len]
-    kernel_size: int = 3                       # dilated conv kernel
-    ff_mult: int = 4                           # FFN hidden width = ff_mult * d_model
-    dropout: float = 0.1
-    max_len: int = 512                         # longest context T accepted
-    causal: bool = True                        # steps[t] uses x[<= t] only
-    ssm_init: str = "real"                     # "real" (S4D-Real) or "lin" (complex S4D-Lin)
-    ssm_selective: bool = True                 # input-dependent dt, B, C (Mamba) or fixed (S4D)
-    ssm_chunk: int = 16                        # chunk length of the parallel scan
-    decoder_layers: int = 1                    # blocks of the learned future-query decoder
-
-    def __post_init__(self):
-        self.dilations = tuple(self.dilations)
-        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be a positive multiple of n_heads={self.n_heads}")
-        for key in ("n_layers", "ssm_state_dim", "coarse_factor", "cross_every", "kernel_size",
-                    "ff_mult", "max_len", "decoder_layers"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.ssm_chunk < 2:
-            raise ValueError(f"ssm_chunk must be >= 2, got {self.ssm_chunk}")
-        if not self.dilations or any(int(d) != d or d < 1 for d in self.dilations):
-            raise ValueError(f"dilations must be a non-empty list of positive integers, got {self.dilations}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.ssm_init not in SSM_INITS:
-            raise ValueError(f"ssm_init must be one of {SSM_INITS}, got {self.ssm_init!r}")
+from plusultra_core.models.configs import OmniMixtureConfig  # the config lives torch-free (re-exported)
 
 
 class CrossScaleAttention(nn.Module):

@@ -1,7 +1,8 @@
 """One explicit registry: architecture name -> (config class, backbone class).
 
 Entries are imported lazily so importing the registry is cheap and one broken backbone file does
-not hide the others. Build with `build_backbone(name, params, n_features, horizon)`; the config
+not hide the others; config classes come from the torch-free `plusultra_core.models.configs`, so
+building or validating a config (and the pipeline's code versions) never imports torch. Build with `build_backbone(name, params, n_features, horizon)`; the config
 class is constructed with ``Config(**params)`` so an unknown key fails and names the key.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, Mapping
 from plusultra_core.config import from_dict, read_yaml
 from plusultra_core.errors import ConfigError
 
-# name -> (module, config class, backbone class)
+# name -> (backbone module, config class in `configs`, backbone class)
 REGISTRY: dict[str, tuple[str, str, str]] = {
     "temporal_hybrid": ("plusultra_core.models.temporal_hybrid", "TemporalBackboneConfig", "TemporalHybridBackbone"),
     "temporal_fusion": ("plusultra_core.models.temporal_fusion", "TemporalFusionConfig", "TemporalFusionBackbone"),
@@ -27,17 +28,24 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
 
 
 def resolve(name: str) -> tuple[type, type]:
-    """Return ``(ConfigClass, BackboneClass)`` for an architecture name."""
+    """Return ``(ConfigClass, BackboneClass)`` for an architecture name (imports the backbone)."""
+    cfg_cls = config_class(name)
+    module_name, _, cls_name = REGISTRY[name]
+    return cfg_cls, getattr(importlib.import_module(module_name), cls_name)
+
+
+def config_class(name: str) -> type:
+    """The config dataclass of an architecture name (torch-free)."""
     if name not in REGISTRY:
         raise ConfigError(f"unknown model.architecture '{name}'; known: {', '.join(ARCHITECTURES)}")
-    module_name, cfg_name, cls_name = REGISTRY[name]
-    module = importlib.import_module(module_name)
-    return getattr(module, cfg_name), getattr(module, cls_name)
+    from plusultra_core.models import configs
+
+    return getattr(configs, REGISTRY[name][1])
 
 
 def build_config(name: str, params: Mapping[str, Any] | None = None, where: str = "<mapping>"):
     """Config dataclass of ``name`` from ``params`` (unknown keys raise `ConfigError`)."""
-    cfg_cls, _ = resolve(name)
+    cfg_cls = config_class(name)
     return from_dict(cfg_cls, dict(params or {}), where)
 
 

@@ -25,41 +25,13 @@ per-variable embedding width (``var_dim``), ``D`` model width (``d_model``), ``H
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from plusultra_core.layers.attention import MultiHeadAttention
 from plusultra_core.layers.gating import GLU, GatedResidualNetwork, VariableSelectionNetwork
 from plusultra_core.models.base import Backbone, BackboneOutput, check_input
-
-
-@dataclass
-class TemporalFusionConfig:
-    """Knobs of `TemporalFusionBackbone` (field by field in ``configs/models/temporal_fusion.yaml``)."""
-
-    d_model: int = 64            # width D of every embedding
-    n_heads: int = 4             # attention heads (must divide d_model)
-    encoder_layers: int = 2      # transformer layers over the history
-    decoder_layers: int = 1      # future-query layers (self-attn + cross-attn + GRN)
-    dropout: float = 0.1         # residual / GRN dropout
-    attn_dropout: float = 0.0    # on attention weights; > 0 forces SDPA's slower math path on CPU
-    ff_mult: int = 2             # GRN hidden width = ff_mult * d_model
-    max_len: int = 512           # longest context T accepted
-    causal: bool = True          # encoder attends only to the past (steps[t] uses x[<= t])
-    var_dim: int = 8             # per-variable embedding width E inside the VSN
-
-    def __post_init__(self):
-        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be a positive multiple of n_heads={self.n_heads}")
-        if self.encoder_layers < 1 or self.decoder_layers < 1:
-            raise ValueError(f"encoder_layers ({self.encoder_layers}) and decoder_layers "
-                             f"({self.decoder_layers}) must be >= 1")
-        if self.ff_mult < 1 or self.max_len < 1 or self.var_dim < 1:
-            raise ValueError("ff_mult, max_len and var_dim must be >= 1")
-        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.attn_dropout < 1.0):
-            raise ValueError(f"dropout ({self.dropout}) and attn_dropout ({self.attn_dropout}) must be in [0, 1)")
+from plusultra_core.models.configs import TemporalFusionConfig  # the config lives torch-free (re-exported)
 
 
 class GatedAddNorm(nn.Module):

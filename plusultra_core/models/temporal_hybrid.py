@@ -22,8 +22,6 @@ Dimension legend: ``B`` batch, ``T`` input steps, ``F`` features, ``D`` model wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -31,42 +29,9 @@ from plusultra_core.layers.attention import MultiHeadAttention
 from plusultra_core.layers.conv import DilatedTemporalConv
 from plusultra_core.layers.feedforward import ResidualFeedForward
 from plusultra_core.layers.horizon import HorizonDecoder
-from plusultra_core.layers.patch import PatchEmbedding, check_patching
+from plusultra_core.layers.patch import PatchEmbedding
 from plusultra_core.models.base import Backbone, BackboneOutput, check_input
-
-
-@dataclass
-class TemporalBackboneConfig:
-    """Knobs of `TemporalHybridBackbone` (field by field in ``configs/models/temporal_hybrid.yaml``)."""
-
-    d_model: int = 64                       # width D of every token
-    n_heads: int = 4                        # attention heads (must divide d_model)
-    n_layers: int = 3                       # TemporalBlocks (depth)
-    dilations: tuple[int, ...] = (1, 2, 4)  # layer i convolves with dilation dilations[i % len]
-    kernel_size: int = 3                    # dilated conv kernel (in tokens)
-    ff_mult: int = 4                        # FFN hidden width = ff_mult * d_model
-    dropout: float = 0.1                    # residual / FFN / embedding dropout
-    attn_dropout: float = 0.0               # on attention weights; > 0 forces SDPA's slower math path on CPU
-    patch_len: int = 8                      # steps per patch (and conv width of step mode)
-    patch_stride: int = 4                   # steps between patch starts (<= patch_len)
-    token_mode: str = "patch"               # "patch": one token per patch; "step": one per bar
-    max_len: int = 512                      # longest context T accepted
-    causal: bool = True                     # tokens see only the past (steps[t] uses x[<= t])
-    decoder_layers: int = 1                 # blocks of the learned future-query decoder
-
-    def __post_init__(self):
-        self.dilations = tuple(self.dilations)
-        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be a positive multiple of n_heads={self.n_heads}")
-        if self.n_layers < 1 or self.decoder_layers < 1:
-            raise ValueError(f"n_layers ({self.n_layers}) and decoder_layers ({self.decoder_layers}) must be >= 1")
-        if not self.dilations or any(int(d) != d or d < 1 for d in self.dilations):
-            raise ValueError(f"dilations must be a non-empty list of positive integers, got {self.dilations}")
-        if self.kernel_size < 1 or self.ff_mult < 1 or self.max_len < 1:
-            raise ValueError("kernel_size, ff_mult and max_len must be >= 1")
-        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.attn_dropout < 1.0):
-            raise ValueError(f"dropout ({self.dropout}) and attn_dropout ({self.attn_dropout}) must be in [0, 1)")
-        check_patching(self.token_mode, self.patch_len, self.patch_stride)
+from plusultra_core.models.configs import TemporalBackboneConfig  # the config lives torch-free (re-exported)
 
 
 class TemporalBlock(nn.Module):

@@ -188,3 +188,17 @@ def test_assets_find_the_store_through_the_store_resource_only():
     assert offenders == set()
     uses = {p.name for p in (ROOT / "plusultra_pipeline" / "assets").glob("*.py") if "PartitionStore" in p.read_text()}
     assert {"training.py", "evaluation.py", "inference.py", "features.py", "reconciliation.py"} <= uses
+
+
+def test_loading_the_definitions_imports_no_torch_lightning_or_heavy_scipy():
+    """Every CLI command, the code server and each multiprocess step load the definitions first:
+    model configs come from `plusultra_core.models.configs` and scipy's submodules load where a
+    computation uses them, so loading them costs Dagster's and pandas' imports only."""
+    heavy = ("torch", "lightning", "pytorch_lightning", "scipy.signal", "scipy.stats", "scipy.ndimage")
+    code = ("import sys, plusultra_pipeline.definitions; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, env=env, text=True,
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "", f"loaded by the definitions: {out.stdout.strip()}"
