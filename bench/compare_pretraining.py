@@ -54,7 +54,7 @@ def run_arm(arm: str, root: Path, db: Path) -> float:
 def arm_row(arm: str, root: Path, db: Path) -> dict | None:
     """The leaderboard numbers of one finished arm (None when it has no evaluated fold)."""
     from plusultra_core.evaluation.research import BUY_AND_HOLD, research_summary
-    from plusultra_pipeline.assets.evaluation import load_benchmark, load_leaderboard
+    from plusultra_pipeline.folds import load_benchmark, load_leaderboard
     from plusultra_pipeline.settings import load_settings
 
     home = _home(root, arm)

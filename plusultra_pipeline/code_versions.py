@@ -10,6 +10,7 @@ TRAINING_CODE_VERSION = "4"
 RL_CODE_VERSION = "1"
 EVALUATION_CODE_VERSION = "3"
 INFERENCE_CODE_VERSION = "2"
+RECONCILIATION_CODE_VERSION = "1"
 
 
 def history_code_version(settings, lookback_periods: int) -> str:

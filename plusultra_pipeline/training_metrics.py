@@ -7,11 +7,12 @@ each seed's best epoch (the weights the runner restores), seed means as floats r
 (returns in percent), plus the whole per-seed, per-epoch history as a table. The validation slice
 lies before the cutoff and picks the epoch, so its Sharpe is named in-sample, never out-of-sample.
 
-An asset's seed loop (``assets/training.py::train_seeds``) uses it as::
+A checkpoint asset's seed fit and seed loop (``cutoff_training.py``: `stage_fit`, `train_cutoff`)
+use it as::
 
-    watch[seed] = epoch_logger(context, cutoff, seed, cfg.trainer)      # watch = {} before the loop
-    info = run(cfg, frame=data.frame, feature_names=data.feature_names, callbacks=[watch[seed]])
-    return MaterializeResult(metadata={**_metadata(...), **epoch_metadata(watch)})
+    watch = epoch_logger(context, cutoff, seed, cfg.trainer)            # in each seed's fit
+    info = run(cfg, frame=data.frame, feature_names=data.feature_names, callbacks=[watch])
+    MaterializeResult(metadata={**_metadata(...), **epoch_metadata(watches_by_seed)})  # after the loop
 """
 
 from __future__ import annotations

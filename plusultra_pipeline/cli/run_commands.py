@@ -160,7 +160,7 @@ def _demo(args) -> int:
 
 def _print_leaderboard(console, settings) -> None:
     from plusultra_core.evaluation.report import research_text
-    from plusultra_pipeline.assets.evaluation import load_benchmark, load_leaderboard
+    from plusultra_pipeline.folds import load_benchmark, load_leaderboard
     from plusultra_core.evaluation.research import research_summary
     from plusultra_pipeline.layout import leaderboard_dir
 

@@ -12,9 +12,9 @@ from dagster._core.event_api import PartitionKeyFilter
 
 from plusultra_core.evaluation import FoldResult
 from plusultra_core.inference.predict import load_supervised
-from plusultra_pipeline.assets.evaluation import load_leaderboard
 from plusultra_pipeline.assets.features import lookback_periods
 from plusultra_pipeline.definitions import build_definitions
+from plusultra_pipeline.folds import load_leaderboard
 from plusultra_pipeline.layout import FOLD_DATA, checkpoint_path, fold_dir
 from plusultra_pipeline.runner import keys_between, materialize_graph, partition_keys
 from tests.pipeline.conftest import ROOT, tiny_graph_settings

@@ -208,7 +208,7 @@ def test_chained_record_scores_every_trading_day_once_with_a_verdict(graph):
     """The leaderboard's decisions are exactly the database's trading days of the folds (the last
     day of the first fold included), each once; the report opens with the verdict."""
     from plusultra_core.data.sqlite_dataset import SQLiteMarketDataset
-    from plusultra_pipeline.assets.evaluation import load_leaderboard
+    from plusultra_pipeline.folds import load_leaderboard
 
     board, dirs, trials = load_leaderboard(graph["settings"], graph["settings"].store_path)
     assert len(dirs) == len(graph["cutoffs"])
@@ -237,7 +237,7 @@ def test_chained_returns_are_reproduced_from_raw_sqlite_closes(graph):
     closes (next close / close - 1) and the cost on |position change| give every chained day."""
     import sqlite3
 
-    from plusultra_pipeline.assets.evaluation import load_leaderboard
+    from plusultra_pipeline.folds import load_leaderboard
 
     board, _, _ = load_leaderboard(graph["settings"], graph["settings"].store_path)
     cost = graph["settings"].evaluation.cost_bps * 1e-4
