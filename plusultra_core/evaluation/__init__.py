@@ -8,7 +8,7 @@ with stated coverage; both book with `book.book_decisions`. `write_fold_report` 
 model or imports Dagster; matplotlib is imported only when a plot is drawn.
 """
 
-import importlib
+from plusultra_core.lazy_exports import lazy_exports
 
 # name -> submodule. Loaded on first use (PEP 562), so that importing a light submodule such as
 # `plusultra_core.evaluation.trials` (the pipeline hashes configurations when its definitions
@@ -27,13 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

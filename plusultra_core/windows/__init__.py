@@ -6,14 +6,12 @@
 - ``TimeContiguousBatchSampler``: batches of time-contiguous single-symbol blocks for path losses.
 """
 
-from plusultra_core.windows.frame import build_window_frame
-from plusultra_core.windows.sampler import TimeContiguousBatchSampler
-from plusultra_core.windows.sliding import SlidingWindowDataset
-from plusultra_core.windows.split import time_split
+from plusultra_core.lazy_exports import lazy_exports
 
-__all__ = [
-    "build_window_frame",
-    "SlidingWindowDataset",
-    "TimeContiguousBatchSampler",
-    "time_split",
-]
+# name -> submodule, loaded on first use: the history assets build window frames without torch,
+# which only the dataset and the sampler need
+_EXPORTS = {"build_window_frame": "frame", "SlidingWindowDataset": "sliding",
+            "TimeContiguousBatchSampler": "sampler", "time_split": "split"}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
