@@ -53,19 +53,16 @@ def run_arm(arm: str, root: Path, db: Path) -> float:
 
 def arm_row(arm: str, root: Path, db: Path) -> dict | None:
     """The leaderboard numbers of one finished arm (None when it has no evaluated fold)."""
-    from plusultra_core.evaluation.research import BUY_AND_HOLD, research_summary
-    from plusultra_pipeline.folds import load_benchmark, load_leaderboard
+    from plusultra_core.evaluation.research import BUY_AND_HOLD
+    from plusultra_pipeline.folds import leaderboard_view
     from plusultra_pipeline.settings import load_settings
 
     home = _home(root, arm)
     settings = load_settings(ROOT / ARMS[arm], environ={"PLUSULTRA_HOME": str(home), "PLUSULTRA_DB": str(db)})
-    board, folds, trials = load_leaderboard(settings, settings.store_path)
-    if board is None:
+    view = leaderboard_view(settings, settings.store_path, settings.database_path)
+    if view is None:
         return None
-    summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,
-                               benchmark=load_benchmark(settings, settings.database_path),
-                               n_trials=trials.n_trials, trial_variance=trials.sharpe_variance,
-                               significance=settings.evaluation.significance)
+    folds, summary = view.fold_dirs, view.summary
     table, seeds, facts = summary.table, summary.seeds, summary.facts
     seconds = home / "seconds.txt"
     return {"arm": arm, "folds": len(folds), "days": summary.n_days,

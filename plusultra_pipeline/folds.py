@@ -12,6 +12,7 @@ and the benchmarks read the same record with.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +56,34 @@ def load_leaderboard(settings: PipelineSettings, store_root):
                               cost_grid=settings.evaluation.cost_grid)
     return board, dirs, trials
 
+
+
+@dataclass(frozen=True)
+class LeaderboardView:
+    """The leaderboard of a store with its research summary: what the asset, ``plusultra demo``
+    and the pretraining comparison report."""
+
+    board: object  # plusultra_core.evaluation.Leaderboard
+    fold_dirs: list
+    trials: object  # plusultra_core.evaluation.trials.TrialStatistics
+    benchmark: pd.Series | None
+    summary: object  # plusultra_core.evaluation.research.ResearchSummary
+
+
+def leaderboard_view(settings: PipelineSettings, store_root, database: str | Path) -> LeaderboardView | None:
+    """`load_leaderboard` of the store at ``store_root`` plus its `research_summary` (benchmark
+    from ``database``, the DSR over every trial in the ledger); ``None`` with no evaluated fold."""
+    from plusultra_core.evaluation.research import research_summary
+
+    board, dirs, trials = load_leaderboard(settings, store_root)
+    if board is None:
+        return None
+    benchmark = load_benchmark(settings, database)
+    summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,
+                               benchmark=benchmark, n_trials=trials.n_trials,
+                               trial_variance=trials.sharpe_variance,
+                               significance=settings.evaluation.significance)
+    return LeaderboardView(board, dirs, trials, benchmark, summary)
 
 def _member_names(architecture: str, seeds) -> tuple[list[str], str | None]:
     """Strategy names of the seed models and of their ensemble (None for a single seed)."""
@@ -222,17 +251,12 @@ def report_leaderboard(settings: PipelineSettings, store: PartitionStore, databa
     Raises `Failure` when no fold has been evaluated.
     """
     from plusultra_core.evaluation.report import leaderboard_markdown, write_leaderboard_report
-    from plusultra_core.evaluation.research import research_summary
 
-    board, dirs, trials = load_leaderboard(settings, store.root)
-    if board is None:
+    view = leaderboard_view(settings, store.root, database)
+    if view is None:
         raise Failure(description=f"no evaluated folds under {store.root}; "
                                   "materialise evaluation_report first")
-    benchmark = load_benchmark(settings, database)
-    summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,
-                               benchmark=benchmark, n_trials=trials.n_trials,
-                               trial_variance=trials.sharpe_variance,
-                               significance=settings.evaluation.significance)
+    board, dirs, trials, benchmark, summary = view.board, view.fold_dirs, view.trials, view.benchmark, view.summary
     files = write_leaderboard_report(board, leaderboard_dir(store.root), summary=summary,
                                      trials=trials, benchmark=benchmark)
     log.info(summary.verdict)

@@ -160,18 +160,14 @@ def _demo(args) -> int:
 
 def _print_leaderboard(console, settings) -> None:
     from plusultra_core.evaluation.report import research_text
-    from plusultra_pipeline.folds import load_benchmark, load_leaderboard
-    from plusultra_core.evaluation.research import research_summary
+    from plusultra_pipeline.folds import leaderboard_view
     from plusultra_pipeline.layout import leaderboard_dir
 
-    board, folds, trials = load_leaderboard(settings, settings.store_path)
-    if board is None:
+    view = leaderboard_view(settings, settings.store_path, settings.database_path)
+    if view is None:
         console.print("no evaluated folds yet")
         return
-    summary = research_summary(board.daily, board.positions, board.model_name, board.model_strategies,
-                               benchmark=load_benchmark(settings, settings.database_path),
-                               n_trials=trials.n_trials, trial_variance=trials.sharpe_variance,
-                               significance=settings.evaluation.significance)
+    board, folds, trials, summary = view.board, view.fold_dirs, view.trials, view.summary
     console.print(f"\nOut-of-sample leaderboard over {len(folds)} fold(s), net of costs "
                   f"({board.cost_bps:g} bps, {settings.evaluation.cost_source}):")
     console.print(summary.verdict, soft_wrap=True)

@@ -16,6 +16,7 @@ from plusultra_pipeline.runner import materialize_history, plan_history
 from tests.pipeline.conftest import settings_for
 
 HISTORY = ("validated_bars", "feature_panel", "window_tensors")
+HISTORY_START = 2010
 
 
 def materialized_partitions(instance, asset: str, run_ids=None) -> set[str]:
@@ -28,7 +29,9 @@ def materialized_partitions(instance, asset: str, run_ids=None) -> set[str]:
 @pytest.fixture
 def demo_env(tmp_path, demo_db_path, copy_db, dagster_instance):
     db = copy_db(demo_db_path)
-    settings = settings_for(db, tmp_path / "store")
+    # history from 2010: 9 years x 3 symbols (the cost is Dagster's per-partition events, and
+    # every behaviour asserted here happens from 2012 on)
+    settings = settings_for(db, tmp_path / "store", start=HISTORY_START)
     defs = build_definitions(settings)
     return db, settings, defs, dagster_instance
 
@@ -55,7 +58,9 @@ def test_history_materialises_then_only_affected_partitions_rerun(demo_env):
     # years (252-bar warm-up), the first bar of every year is as valid as any other
     sp = windows[windows["symbol"] == "SP500"].sort_values("timestamp")
     firsts = sp.groupby(pd.to_datetime(sp["timestamp"]).dt.year).head(1)
-    assert firsts[pd.to_datetime(firsts["timestamp"]).dt.year >= 2001]["valid"].all()
+    years = pd.to_datetime(firsts["timestamp"]).dt.year
+    assert years.min() == HISTORY_START and len(years) >= 9
+    assert firsts[years >= HISTORY_START + 2]["valid"].all()
     assert all(windows[c].dtype == np.float32 for c in windows.columns
                if c not in ("timestamp", "symbol", "valid", "shard", "period"))
 
@@ -120,7 +125,7 @@ def test_market_db_data_version_follows_table_content(tmp_path, demo_db_path, co
 
 
 def test_changing_one_bar_marks_exactly_its_partition_and_then_its_dependents_stale(demo_env):
-    """Through the instance API: an edited 2005 MSFT bar makes `validated_bars[2005|MSFT]` the only
+    """Through the instance API: an edited 2013 MSFT bar makes `validated_bars[2013|MSFT]` the only
     stale partition; once it is rebuilt with new content, Dagster marks stale exactly the feature
     partitions whose lookback (and universe-wide ranks) read it, and nothing else."""
     import sqlite3
@@ -135,13 +140,13 @@ def test_changing_one_bar_marks_exactly_its_partition_and_then_its_dependents_st
     built = {a: materialized_keys(instance, a) for a in HISTORY}
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE series SET close = close * 1.01, high = high * 1.01 WHERE symbol = 'MSFT' AND "
-                     "timestamp = (SELECT MIN(timestamp) FROM series WHERE symbol = 'MSFT' AND timestamp >= '2005-06-01')")
+                     "timestamp = (SELECT MIN(timestamp) FROM series WHERE symbol = 'MSFT' AND timestamp >= '2013-06-01')")
     assert observe_market_db(instance, defs) == 1
-    assert to_do(instance, defs, "validated_bars", built["validated_bars"]) == ["2005|MSFT"]
+    assert to_do(instance, defs, "validated_bars", built["validated_bars"]) == ["2013|MSFT"]
     assert to_do(instance, defs, "feature_panel", built["feature_panel"]) == []  # Dagster judges direct inputs
-    run_history_plans(instance, defs, [RunPlan(("validated_bars",), ("2005", "2005"), ("MSFT", "MSFT"))])
+    run_history_plans(instance, defs, [RunPlan(("validated_bars",), ("2013", "2013"), ("MSFT", "MSFT"))])
     # features read two lookback years and rank across every shard
-    expected = {f"{year}|{shard}" for year in (2005, 2006, 2007) for shard in ("MSFT", "NASDAQ", "SP500")}
+    expected = {f"{year}|{shard}" for year in (2013, 2014, 2015) for shard in ("MSFT", "NASDAQ", "SP500")}
     assert set(to_do(instance, defs, "feature_panel", built["feature_panel"])) == expected & set(built["feature_panel"])
     assert to_do(instance, defs, "validated_bars", built["validated_bars"]) == []
     # the planner predicts the same set and rebuilds it; afterwards Dagster reports everything fresh

@@ -8,7 +8,7 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import instance_for_test
+from dagster import DagsterInstance
 
 from plusultra_core.data.store import ParquetStore
 from plusultra_core.evaluation.book import EXPOSURE_MATCHED
@@ -43,7 +43,9 @@ def perturb_after(db, day: pd.Timestamp, seed: int = 5) -> None:
 def run_graph(db, tmp):
     settings = tiny_graph_settings(db, tmp, CUTOFFS, DAYS, (0,), history_start="2012")
     defs = build_definitions(settings)
-    with instance_for_test() as instance:
+    # an in-memory instance: leakage is a property of the data path, not of the event storage
+    # (the SQLite instance's ~15 ms per event would be most of this test's time)
+    with DagsterInstance.ephemeral() as instance:
         cutoffs = keys_between(partition_keys(defs, "supervised_checkpoint"), *CUTOFFS)
         days = keys_between(partition_keys(defs, "inference_frames"), *DAYS)
         materialize_graph(instance, defs, settings, lookback_periods(settings), cutoffs, days, say=lambda _: None)
